@@ -1,0 +1,1 @@
+"""Pure trading domain: values and decisions, no I/O, no clock reads, no logging."""

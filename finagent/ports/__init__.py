@@ -1,0 +1,1 @@
+"""Ports: ``typing.Protocol`` interfaces, one module per port. Import from the modules."""
