@@ -364,8 +364,9 @@ def load_settings(
             os.environ.update(saved_environ)
         Settings._yaml_data = {}
     sources: dict[str, str] = {}
+    flat_yaml = _flatten(yaml_data)
     for key in _flatten(settings.model_dump(mode="json")):
-        if key in _flatten(yaml_data) or any(key.startswith(f"{k}.") for k in yaml_data):
+        if key in flat_yaml or any(key.startswith(f"{k}.") for k in flat_yaml):
             sources[key] = str(path)
         else:
             sources[key] = "default"

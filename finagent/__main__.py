@@ -1,0 +1,5 @@
+"""``python -m finagent`` runs the CLI."""
+
+from finagent.cli import main
+
+main()

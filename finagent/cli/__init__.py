@@ -1,0 +1,104 @@
+"""The ``finagent`` command line: parse → settings → run. Commands stay short."""
+
+from __future__ import annotations
+
+import json as jsonlib
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+from cyclopts import App, Parameter
+
+from finagent import __version__
+from finagent.cli.common import die, load, nested
+from finagent.settings import Settings, redacted_dump
+
+__all__ = ["app", "main"]
+
+app = App(
+    name="finagent",
+    version=__version__,
+    help="An intraday gap-trading agent run as a supervised daemon.",
+)
+config_app = App(name="config", help="Show or check the effective settings.")
+app.command(config_app)
+
+ConfigOpt = Annotated[
+    Path | None, Parameter(name="--config", help="settings file (default: $FINAGENT_CONFIG, ./settings.yaml)")
+]
+
+
+@config_app.command
+def show(*, config: ConfigOpt = None, json: bool = False) -> None:
+    """Print the effective settings with the source of each value; secrets redacted."""
+    loaded = load(config)
+    data = redacted_dump(loaded.settings)
+    if json:
+        print(jsonlib.dumps({"settings": data, "sources": dict(loaded.sources)}, indent=2))
+        return
+    print(f"# config file: {loaded.config_file or '(none: embedded defaults)'}")
+    for key, value in _flatten(data).items():
+        print(f"{key} = {jsonlib.dumps(value)}  # {loaded.sources.get(key, 'default')}")
+
+
+@config_app.command
+def check(*, config: ConfigOpt = None) -> None:
+    """Validate the settings (and the schedule); exit 2 with the reason if they are wrong."""
+    loaded = load(config)
+    _validate_runtime(loaded.settings)
+    print(f"ok: {loaded.config_file or 'embedded defaults'}")
+
+
+@app.command
+def up(
+    *,
+    config: ConfigOpt = None,
+    db: Annotated[Path | None, Parameter(help="SQLite database path (db_path)")] = None,
+    speed: Annotated[float | None, Parameter(help="simulated market speed-up (sim feed)")] = None,
+    start: Annotated[str | None, Parameter(help="ISO time the simulated timeline starts at")] = None,
+    at: Annotated[list[str] | None, Parameter(help="override a schedule entry: NAME=SPEC")] = None,
+    log_format: Annotated[str | None, Parameter(help="console | json | auto")] = None,
+    log_level: Annotated[str | None, Parameter(help="DEBUG | INFO | WARNING | ERROR")] = None,
+    metrics_port: Annotated[int | None, Parameter(help="port for /metrics and health")] = None,
+) -> None:
+    """Start the daemon and run until SIGINT/SIGTERM (a second signal forces the exit)."""
+    overrides = nested(
+        {
+            "db_path": db,
+            "sim.speed": speed,
+            "sim.start": start,
+            "log.format": log_format,
+            "log.level": log_level,
+            "metrics.port": metrics_port,
+        }
+    )
+    settings = load(config, overrides).settings
+    _validate_runtime(settings)
+    from finagent.app import run_daemon_blocking
+
+    raise SystemExit(run_daemon_blocking(settings, at_overrides=tuple(at or ())))
+
+
+def _validate_runtime(settings: Settings) -> None:
+    """Checks that need more than the settings model (zones, calendars, schedule)."""
+    from finagent.app import StartupError, validate
+
+    try:
+        validate(settings)
+    except StartupError as exc:
+        die(str(exc))
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(sys.argv[1:])

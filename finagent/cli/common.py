@@ -1,0 +1,52 @@
+"""Shared CLI plumbing: loading settings and turning known errors into one-line exits."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+from finagent.settings import ConfigError, LoadedSettings, load_settings
+
+__all__ = ["EXIT_USAGE", "die", "load", "one_line_errors"]
+
+EXIT_USAGE = 2
+
+
+def die(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print ``finagent: error: message`` on stderr and exit with ``code``."""
+    print(f"finagent: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def load(config: Path | None, overrides: Mapping[str, Any] | None = None) -> LoadedSettings:
+    """Load settings or exit 2 with the one-line reason."""
+    try:
+        return load_settings(config, cli_overrides=overrides)
+    except ConfigError as exc:
+        die(str(exc))
+
+
+@contextmanager
+def one_line_errors(*kinds: type[Exception]) -> Iterator[None]:
+    """Turn the given exception types into a one-line error and exit code 2."""
+    try:
+        yield
+    except kinds as exc:
+        die(str(exc))
+
+
+def nested(dotted: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"metrics.port": 1}`` → ``{"metrics": {"port": 1}}``, skipping None values."""
+    out: dict[str, Any] = {}
+    for key, value in dotted.items():
+        if value is None:
+            continue
+        node = out
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out

@@ -1,0 +1,37 @@
+# finagent recipes. `just check` is what CI runs.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+bin := if path_exists(".venv/bin/python") == "true" { ".venv/bin/" } else { "" }
+
+# start the daemon on the embedded defaults (SQLite file + simulated market)
+up *ARGS:
+    {{bin}}finagent up {{ARGS}}
+
+# every gate and every test
+check: lint typecheck contracts test
+
+# ruff lint and format check
+lint:
+    {{bin}}ruff check .
+    {{bin}}ruff format --check .
+
+# mypy --strict over both packages
+typecheck:
+    {{bin}}mypy --strict finagent actors
+
+# import-linter architecture contracts
+contracts:
+    {{bin}}lint-imports
+
+# the test suite with coverage gates (line >= 95 %, branch >= 90 %)
+test *ARGS:
+    rm -f .coverage .coverage.*
+    {{bin}}coverage run -m pytest {{ARGS}}
+    {{bin}}coverage combine -q
+    {{bin}}coverage report
+    {{bin}}coverage json -q -o .coverage.json
+    {{bin}}python .ci/coverage_gate.py .coverage.json --line 95 --branch 90
+
+# benchmarks (not timed tests): figures go to docs/benchmarks.md
+bench *ARGS:
+    {{bin}}finagent bench all {{ARGS}}
