@@ -1,0 +1,23 @@
+"""finagent's observability: structured logs, Prometheus metrics, readiness, actor events."""
+
+from __future__ import annotations
+
+from finagent.observability.health import DEFAULT_CHECKS, Readiness
+from finagent.observability.logs import (
+    configure_logging,
+    current_log_context,
+    log_context,
+    register_secret,
+)
+from finagent.observability.metrics import TRADING_STATES, Metrics
+
+__all__ = [
+    "DEFAULT_CHECKS",
+    "TRADING_STATES",
+    "Metrics",
+    "Readiness",
+    "configure_logging",
+    "current_log_context",
+    "log_context",
+    "register_secret",
+]
