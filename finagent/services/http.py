@@ -1,0 +1,172 @@
+"""The daemon's HTTP endpoint: ``/metrics``, ``/healthz`` and ``/readyz``, served from Trio.
+
+Rules it keeps:
+
+- It never blocks the Trio loop: rendering the exposition text (which walks every family
+  and reads /proc) runs in a worker thread, bounded by a :class:`trio.CapacityLimiter`.
+- A slow or silent client never stalls anyone: each connection is its own task, with a read
+  deadline for the request head and a write deadline for the response, after which it is
+  closed. One response per connection (``Connection: close``); Prometheus copes with that.
+- A bad request or a failing collector is answered (400/404/405/431/500) and logged, and it
+  never reaches the server's nursery.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import TYPE_CHECKING, Final
+
+import trio
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from finagent.observability.health import Readiness
+
+__all__ = ["DEFAULT_READ_TIMEOUT_S", "MAX_HEAD_BYTES", "HttpHandler", "serve_http"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_READ_TIMEOUT_S: Final = 10.0
+MAX_HEAD_BYTES: Final = 8192
+_TEXT: Final = "text/plain; charset=utf-8"
+_REASONS: Final = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def _response(status: int, body: bytes, content_type: str = _TEXT, *, head: bool = False) -> bytes:
+    lines = [
+        f"HTTP/1.1 {status} {_REASONS[status]}",
+        f"Content-Type: {content_type}",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+        "Cache-Control: no-store",
+    ]
+    if status == 405:
+        lines.append("Allow: GET, HEAD")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + (b"" if head else body)
+
+
+class _HeadTooLargeError(Exception):
+    """The request head exceeded :data:`MAX_HEAD_BYTES`."""
+
+
+async def _read_head(stream: trio.abc.Stream) -> bytes | None:
+    """Bytes up to the blank line ending the request head; None if the client hung up first."""
+    buf = bytearray()
+    while True:
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            end = buf.find(b"\n\n")
+        if end >= 0:
+            return bytes(buf[:end])
+        if len(buf) > MAX_HEAD_BYTES:
+            raise _HeadTooLargeError
+        chunk = await stream.receive_some(4096)
+        if not chunk:
+            return None
+        buf += chunk
+
+
+class HttpHandler:
+    """Answers one connection: reads one request, writes one response, closes."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        readiness: Readiness,
+        *,
+        read_timeout: float = DEFAULT_READ_TIMEOUT_S,
+        render_threads: int = 2,
+    ) -> None:
+        self._registry = registry
+        self._readiness = readiness
+        self._timeout = read_timeout
+        self._limiter = trio.CapacityLimiter(render_threads)
+
+    async def __call__(self, stream: trio.abc.Stream) -> None:
+        """Serve ``stream`` and close it, whatever the client does."""
+        async with stream:
+            try:
+                with trio.move_on_after(self._timeout) as read_scope:
+                    head = await _read_head(stream)
+                if read_scope.cancelled_caught:
+                    log.debug("http client sent no request within %.1fs", self._timeout)
+                    return
+                if head is None:
+                    return
+                response = await self._answer(head)
+                with trio.move_on_after(self._timeout):
+                    await stream.send_all(response)
+            except _HeadTooLargeError:
+                with trio.move_on_after(self._timeout):
+                    await stream.send_all(_response(431, b"request head too large\n"))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                log.debug("http client went away")
+
+    async def _answer(self, head: bytes) -> bytes:
+        request_line = head.split(b"\n", 1)[0].decode("latin-1").strip()
+        parts = request_line.split()
+        if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+            return _response(400, b"bad request line\n")
+        method, target, _ = parts
+        path = target.split("?", 1)[0]
+        if path not in ("/metrics", "/healthz", "/readyz"):
+            return _response(404, b"not found; try /metrics, /healthz or /readyz\n")
+        if method not in ("GET", "HEAD"):
+            return _response(405, b"method not allowed\n")
+        head_only = method == "HEAD"
+        if path == "/healthz":
+            return _response(200, b"ok\n", head=head_only)
+        if path == "/readyz":
+            failing = self._readiness.failing()
+            if failing:
+                body = ("not ready: " + ", ".join(failing) + "\n").encode()
+                return _response(503, body, head=head_only)
+            return _response(200, b"ready\n", head=head_only)
+        try:
+            body = await trio.to_thread.run_sync(
+                generate_latest, self._registry, limiter=self._limiter
+            )
+        except Exception:
+            log.exception("rendering /metrics failed")
+            return _response(500, b"metrics rendering failed\n", head=head_only)
+        return _response(200, body, CONTENT_TYPE_LATEST, head=head_only)
+
+
+async def serve_http(
+    host: str,
+    port: int,
+    registry: CollectorRegistry,
+    readiness: Readiness,
+    *,
+    read_timeout: float = DEFAULT_READ_TIMEOUT_S,
+    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve /metrics, /healthz and /readyz on ``host:port`` until cancelled.
+
+    Args:
+        host: the address to bind, e.g. ``127.0.0.1`` (use an IP: a name that resolves to
+            several addresses opens several listeners, and with port 0 each gets its own port).
+        port: the TCP port; 0 picks a free one.
+        registry: the registry rendered at /metrics (``Metrics.registry``).
+        readiness: the checks behind /readyz.
+        read_timeout: seconds a client gets to send its request head, and again to take the
+            response, before the connection is closed.
+        task_status: receives the bound port once the socket listens.
+    """
+    handler = HttpHandler(registry, readiness, read_timeout=read_timeout)
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(partial(trio.serve_tcp, handler, port, host=host))
+        bound: int = listeners[0].socket.getsockname()[1]
+        log.info("serving /metrics, /healthz and /readyz on http://%s:%d", host, bound)
+        task_status.started(bound)
