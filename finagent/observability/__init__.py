@@ -10,10 +10,12 @@ from finagent.observability.logs import (
     register_secret,
 )
 from finagent.observability.metrics import TRADING_STATES, Metrics
+from finagent.observability.observer import ActorObserver
 
 __all__ = [
     "DEFAULT_CHECKS",
     "TRADING_STATES",
+    "ActorObserver",
     "Metrics",
     "Readiness",
     "configure_logging",
