@@ -1,4 +1,11 @@
-"""Job values shared by every queue backend: what is enqueued, claimed and finished."""
+"""Job values shared by every queue backend: what is enqueued, claimed and finished.
+
+Errors::
+
+    QueueError
+    ├── JobNotFoundError   the id names no stored job
+    └── LeaseLostError     the caller no longer holds the job's lease
+"""
 
 from __future__ import annotations
 
@@ -7,9 +14,31 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Job", "JobStatus", "NewJob", "QueueStats"]
+__all__ = [
+    "Job",
+    "JobNotFoundError",
+    "JobStatus",
+    "LeaseLostError",
+    "NewJob",
+    "QueueError",
+    "QueuePolicy",
+    "QueueStats",
+    "retry_delay",
+]
 
 JsonObject = Mapping[str, Any]
+
+
+class QueueError(Exception):
+    """A queue request that could not be applied as asked."""
+
+
+class JobNotFoundError(QueueError):
+    """The job id names no stored job."""
+
+
+class LeaseLostError(QueueError):
+    """The job is not running under the caller's lease (expired, recovered or finished)."""
 
 
 class JobStatus(StrEnum):
@@ -37,7 +66,10 @@ class NewJob:
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """A stored job. Timestamps are epoch seconds from the queue's clock."""
+    """A stored job. Timestamps are epoch seconds from the queue's clock.
+
+    ``attempts`` counts claims: a job is charged one attempt each time it is leased.
+    """
 
     id: int
     type: str
@@ -66,3 +98,31 @@ class QueueStats:
     def total(self, status: JobStatus) -> int:
         """Jobs in ``status`` across all types."""
         return sum(n for (_, s), n in self.counts.items() if s is status)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePolicy:
+    """Lease length, default attempts and retry back-off shared by every backend."""
+
+    lease_s: float = 30.0
+    max_attempts: int = 5
+    retry_base_s: float = 1.0
+    retry_max_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.lease_s <= 0 or self.max_attempts < 1:
+            raise ValueError("lease_s must be > 0 and max_attempts >= 1")
+        if self.retry_base_s < 0 or self.retry_max_s < 0:
+            raise ValueError("retry back-off must be >= 0")
+
+
+def retry_delay(attempts: int, base_s: float, max_s: float) -> float:
+    """Exponential back-off before the next attempt: ``base * 2**(attempts-1)``, capped.
+
+    Args:
+        attempts: attempts made so far (>= 1 after the first failure).
+        base_s: delay after the first failed attempt.
+        max_s: upper bound of the delay.
+    """
+    exponent = min(max(attempts - 1, 0), 62)
+    return float(min(base_s * (2**exponent), max_s))

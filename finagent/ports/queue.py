@@ -1,16 +1,37 @@
 """The JobQueue port: a durable queue with leases, retries and dead letters.
 
 Backends (SQLite through the persistence actor, Redis Streams) pass one contract suite.
+``JobStore`` is the narrower, synchronous port of the single-writer SQLite design: the
+persistence actor hands it a batch of :data:`StoreOp` and it applies them in one transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
-from finagent.domain.jobs import Job, NewJob, QueueStats
+if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
 
-__all__ = ["JobQueue", "QueueAdmin"]
+    from finagent.domain.jobs import Job, NewJob, QueuePolicy, QueueStats
+
+__all__ = [
+    "Claim",
+    "Complete",
+    "Enqueue",
+    "Extend",
+    "Fail",
+    "GetJob",
+    "JobQueue",
+    "JobStore",
+    "NextDue",
+    "Prune",
+    "QueueAdmin",
+    "Recover",
+    "Requeue",
+    "Stats",
+    "StoreOp",
+]
 
 
 class JobQueue(Protocol):
@@ -41,7 +62,7 @@ class QueueAdmin(Protocol):
     """Operator side of the queue: recovery, inspection and retention."""
 
     async def requeue(self, job_id: int) -> Job | None:
-        """Move a dead (or stuck) job back to pending with its attempts reset."""
+        """Move a dead (or stuck running) job back to pending with its attempts reset."""
         ...
 
     async def recover(self) -> int:
@@ -54,4 +75,128 @@ class QueueAdmin(Protocol):
 
     async def prune(self, older_than_s: float) -> int:
         """Delete done jobs finished more than ``older_than_s`` ago; returns how many."""
+        ...
+
+    async def get(self, job_id: int) -> Job | None:
+        """One job by id, or None."""
+        ...
+
+
+# --- operations the single writer applies (one frozen dataclass per JobQueue/QueueAdmin call)
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueue:
+    """Insert jobs (existing keys return the stored job). Result: ``list[Job]``."""
+
+    jobs: Sequence[NewJob]
+    parent_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Lease due pending jobs. Result: ``list[Job]``."""
+
+    types: Collection[str]
+    limit: int
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
+class Complete:
+    """Finish a leased job and insert its outputs. Result: ``list[Job]`` (the outputs)."""
+
+    job_id: int
+    owner: str
+    outputs: Sequence[NewJob] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Fail:
+    """Fail a leased job: retry with back-off or dead. Result: ``Job``."""
+
+    job_id: int
+    owner: str
+    error: str
+    retryable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Extend:
+    """Renew a lease. Result: ``bool``."""
+
+    job_id: int
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
+class Requeue:
+    """Dead or running job back to pending, attempts reset. Result: ``Job | None``."""
+
+    job_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Recover:
+    """Expired leases back to pending (dead if out of attempts). Result: ``list[int]`` ids.
+
+    ``orphans`` recovers every running job, expired or not: the single-writer daemon uses it
+    on start, when no lease holder from an earlier process can still be alive.
+    """
+
+    orphans: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Prune:
+    """Delete done jobs older than ``older_than_s``. Result: ``int``."""
+
+    older_than_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Read counts. Result: ``QueueStats``."""
+
+
+@dataclass(frozen=True, slots=True)
+class GetJob:
+    """Read one job. Result: ``Job | None``."""
+
+    job_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class NextDue:
+    """Earliest ``run_at`` of pending jobs of ``types``. Result: ``float | None``."""
+
+    types: Collection[str]
+
+
+StoreOp = (
+    Enqueue
+    | Claim
+    | Complete
+    | Fail
+    | Extend
+    | Requeue
+    | Recover
+    | Prune
+    | Stats
+    | GetJob
+    | NextDue
+)
+
+
+class JobStore(Protocol):
+    """A synchronous store used from one thread at a time by the single writer."""
+
+    def apply(
+        self, ops: Sequence[StoreOp], now: float, policy: QueuePolicy
+    ) -> list[object | Exception]:
+        """Apply ``ops`` in one transaction, one savepoint each; a result or error per op."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
         ...

@@ -1,0 +1,286 @@
+"""SqliteJobStore: the synchronous JobStore the persistence actor drives from one thread.
+
+``apply`` runs a whole batch of requests in one ``BEGIN IMMEDIATE`` … ``COMMIT`` (group commit)
+with a savepoint per request, so a failing request is rolled back alone and reported to its
+caller while the others commit.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import TYPE_CHECKING, Any, final
+
+from finagent.adapters.sqlite_schema import (
+    COLUMNS,
+    Synchronous,
+    connect_writer,
+    read_job,
+    read_stats,
+    row_to_job,
+)
+from finagent.domain.jobs import (
+    Job,
+    JobNotFoundError,
+    JobStatus,
+    LeaseLostError,
+    NewJob,
+    QueueError,
+    QueuePolicy,
+    retry_delay,
+)
+from finagent.ports.queue import (
+    Claim,
+    Complete,
+    Enqueue,
+    Extend,
+    Fail,
+    GetJob,
+    NextDue,
+    Prune,
+    Recover,
+    Requeue,
+    Stats,
+    StoreOp,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+__all__ = ["SqliteJobStore"]
+
+_INSERT = (
+    "INSERT INTO jobs (type, key, payload, status, attempts, max_attempts, run_at, created_at,"
+    " updated_at, parent_id) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (key) DO NOTHING"
+)
+_BY_KEY = f"SELECT {COLUMNS} FROM jobs WHERE key = ?"
+_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _claim_sql(n_types: int) -> str:
+    marks = ", ".join("?" * n_types)
+    return (
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?,"
+        " lease_until = ?, updated_at = ? WHERE id IN (SELECT id FROM jobs"
+        f" WHERE status = 'pending' AND run_at <= ? AND type IN ({marks})"
+        f" ORDER BY run_at, id LIMIT ?) RETURNING {COLUMNS}"
+    )
+
+
+_RECOVER = (
+    "UPDATE jobs SET"
+    " status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END,"
+    " finished_at = CASE WHEN attempts >= max_attempts THEN :now END,"
+    " last_error = 'lease of ' || coalesce(lease_owner, '?') || ' lost after attempt '"
+    " || attempts || coalesce(char(10) || last_error, ''),"
+    " run_at = :now, updated_at = :now, lease_owner = NULL, lease_until = NULL"
+    " WHERE status = 'running' AND (:all OR lease_until < :now) RETURNING id"
+)
+
+
+class _PartialWriteError(Exception):
+    """An op failed after writing: replay the batch with savepoints."""
+
+
+@final
+class SqliteJobStore:
+    """The job store on one SQLite write connection (WAL). Use from one thread at a time."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._claim_sql: dict[int, str] = {}
+
+    @classmethod
+    def open(
+        cls, path: Path, *, synchronous: Synchronous = "NORMAL", busy_timeout_ms: int = 5000
+    ) -> SqliteJobStore:
+        """Open (creating and migrating if needed) the database at ``path``.
+
+        Raises:
+            StoreError: one line naming the file when it cannot be used.
+        """
+        return cls(connect_writer(path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms))
+
+    def close(self) -> None:
+        """Close the write connection."""
+        self._conn.close()
+
+    def apply(
+        self, ops: Sequence[StoreOp], now: float, policy: QueuePolicy
+    ) -> list[object | Exception]:
+        """Apply ``ops`` in one transaction; returns a result or the error of each op.
+
+        The fast path runs without savepoints: an op that fails before writing anything
+        needs no undo. Only when an op fails half-way is the batch rolled back and replayed
+        with a savepoint per op, so its partial writes are undone and the others commit.
+        """
+        try:
+            return self._apply_batch(ops, now, policy, savepoints=False)
+        except _PartialWriteError:
+            return self._apply_batch(ops, now, policy, savepoints=True)
+
+    def _apply_batch(
+        self, ops: Sequence[StoreOp], now: float, policy: QueuePolicy, *, savepoints: bool
+    ) -> list[object | Exception]:
+        conn = self._conn
+        results: list[object | Exception] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for op in ops:
+                if savepoints:
+                    conn.execute("SAVEPOINT op")
+                before = conn.total_changes
+                try:
+                    results.append(self._apply_one(op, now, policy))
+                except (sqlite3.IntegrityError, ValueError, TypeError, QueueError) as exc:
+                    if savepoints:
+                        conn.execute("ROLLBACK TO op")
+                    elif conn.total_changes != before:
+                        raise _PartialWriteError from exc
+                    results.append(exc)
+                if savepoints:
+                    conn.execute("RELEASE op")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return results
+
+    def _apply_one(self, op: StoreOp, now: float, policy: QueuePolicy) -> object:
+        match op:
+            case Enqueue(jobs, parent_id):
+                return self._enqueue(jobs, parent_id, now, policy)
+            case Claim(types, limit, owner):
+                return self._claim(tuple(types), limit, owner, now, policy)
+            case Complete(job_id, owner, outputs):
+                return self._complete(job_id, owner, outputs, now, policy)
+            case Fail(job_id, owner, error, retryable):
+                return self._fail(job_id, owner, error, retryable, now, policy)
+            case Extend(job_id, owner):
+                return self._extend(job_id, owner, now, policy)
+            case Requeue(job_id):
+                return self._requeue(job_id, now)
+            case Recover(orphans):
+                rows = self._conn.execute(_RECOVER, {"now": now, "all": orphans}).fetchall()
+                return [r[0] for r in rows]
+            case Prune(older_than_s):
+                return self._conn.execute(
+                    "DELETE FROM jobs WHERE status = 'done' AND finished_at < ?",
+                    (now - older_than_s,),
+                ).rowcount
+            case Stats():
+                return read_stats(self._conn, now)
+            case GetJob(job_id):
+                return read_job(self._conn, job_id)
+            case NextDue(types):
+                return self._next_due(tuple(types))
+            case _:  # pragma: no cover - exhaustive over StoreOp; mypy checks it
+                raise TypeError(f"unknown store op {op!r}")
+
+    def _enqueue(
+        self, jobs: Sequence[NewJob], parent_id: int | None, now: float, policy: QueuePolicy
+    ) -> list[Job]:
+        execute = self._conn.execute
+        out: list[Job] = []
+        for new in jobs:
+            text = _DUMPS(new.payload)
+            run_at = now if new.run_at is None else float(new.run_at)
+            max_attempts = policy.max_attempts if new.max_attempts is None else new.max_attempts
+            cur = execute(
+                _INSERT,
+                (new.type, new.key, text, max_attempts, run_at, now, now, parent_id),
+            )
+            if cur.rowcount != 1:
+                out.append(row_to_job(execute(_BY_KEY, (new.key,)).fetchone()))
+            else:
+                job_id = cur.lastrowid or 0
+                out.append(
+                    Job(job_id, new.type, new.key, json.loads(text), JobStatus.PENDING, 0,
+                        max_attempts, run_at, now, now, parent_id=parent_id)
+                )  # fmt: skip
+        return out
+
+    def _claim(
+        self, types: tuple[str, ...], limit: int, owner: str, now: float, policy: QueuePolicy
+    ) -> list[Job]:
+        if not types or limit <= 0:
+            return []
+        sql = self._claim_sql.get(len(types))
+        if sql is None:
+            sql = self._claim_sql[len(types)] = _claim_sql(len(types))
+        rows = self._conn.execute(sql, (owner, now + policy.lease_s, now, now, *types, limit))
+        return sorted(map(row_to_job, rows), key=lambda j: (j.run_at, j.id))
+
+    def _held(self, job_id: int, owner: str) -> tuple[Any, ...]:
+        row = self._conn.execute(
+            "SELECT status, lease_owner, attempts, max_attempts FROM jobs WHERE id = ?", (job_id,)
+        ).fetchone()
+        if row is None:
+            raise JobNotFoundError(f"job {job_id} does not exist")
+        if row[0] != "running" or row[1] != owner:
+            raise LeaseLostError(f"job {job_id} is {row[0]}, not leased to {owner}")
+        return tuple(row)
+
+    def _complete(
+        self,
+        job_id: int,
+        owner: str,
+        outputs: Sequence[NewJob],
+        now: float,
+        policy: QueuePolicy,
+    ) -> list[Job]:
+        changed = self._conn.execute(
+            "UPDATE jobs SET status = 'done', finished_at = ?, updated_at = ?, lease_owner = NULL,"
+            " lease_until = NULL WHERE id = ? AND status = 'running' AND lease_owner = ?",
+            (now, now, job_id, owner),
+        ).rowcount
+        if not changed:
+            self._held(job_id, owner)  # raises the precise error
+        return self._enqueue(outputs, job_id, now, policy) if outputs else []
+
+    def _fail(
+        self, job_id: int, owner: str, error: str, retryable: bool, now: float, policy: QueuePolicy
+    ) -> Job:
+        _, _, attempts, max_attempts = self._held(job_id, owner)
+        if retryable and attempts < max_attempts:
+            delay = retry_delay(attempts, policy.retry_base_s, policy.retry_max_s)
+            status, run_at, finished = "pending", now + delay, None
+        else:
+            status, run_at, finished = "dead", now, now
+        row = self._conn.execute(
+            "UPDATE jobs SET status = ?, run_at = ?, finished_at = ?, last_error = ?,"
+            " updated_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?"
+            f" RETURNING {COLUMNS}",
+            (status, run_at, finished, error, now, job_id),
+        ).fetchone()
+        return row_to_job(row)
+
+    def _extend(self, job_id: int, owner: str, now: float, policy: QueuePolicy) -> bool:
+        return bool(
+            self._conn.execute(
+                "UPDATE jobs SET lease_until = ?, updated_at = ?"
+                " WHERE id = ? AND status = 'running' AND lease_owner = ?",
+                (now + policy.lease_s, now, job_id, owner),
+            ).rowcount
+        )
+
+    def _requeue(self, job_id: int, now: float) -> Job | None:
+        row = self._conn.execute(
+            "UPDATE jobs SET status = 'pending', attempts = 0, run_at = ?, updated_at = ?,"
+            " finished_at = NULL, lease_owner = NULL, lease_until = NULL"
+            f" WHERE id = ? AND status IN ('dead', 'running') RETURNING {COLUMNS}",
+            (now, now, job_id),
+        ).fetchone()
+        return row_to_job(row) if row else read_job(self._conn, job_id)
+
+    def _next_due(self, types: tuple[str, ...]) -> float | None:
+        if not types:
+            return None
+        marks = ", ".join("?" * len(types))
+        (when,) = self._conn.execute(
+            f"SELECT MIN(run_at) FROM jobs WHERE status = 'pending' AND type IN ({marks})", types
+        ).fetchone()
+        return None if when is None else float(when)

@@ -1,0 +1,265 @@
+"""The persistence actor: the single writer of the job store, with group commit.
+
+``JobWriter`` owns the store. Receives ``WriteRequest``. Emits replies and ``CommitNote`` to
+listeners (the dispatcher). Restart: permanent. ``PersistentJobQueue`` is the ``JobQueue`` and
+``QueueAdmin`` the services use: every call is a request to the writer, durable when it returns.
+
+Group commit: the writer takes every request waiting in its mailbox (up to ``max_batch``), applies
+them in one transaction (a savepoint per request, so a failing one does not poison the others),
+commits, then replies to each. SQLite runs on a dedicated worker thread (``CapacityLimiter(1)``)
+so the Trio loop never blocks. Under ``MockClock`` autojump a thread call lets virtual time jump
+(trio issue #456), so simulations and tests pass ``inline=True``: the store runs on the loop and
+virtual time stays exact.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast, final
+
+import trio
+
+from actors import ActorContext, ActorDeadError, Inbox, ReplyTo
+from finagent.domain.jobs import Job, NewJob, QueueError, QueuePolicy, QueueStats
+from finagent.ports.queue import (
+    Claim,
+    Complete,
+    Enqueue,
+    Extend,
+    Fail,
+    GetJob,
+    JobStore,
+    NextDue,
+    Prune,
+    Recover,
+    Requeue,
+    Stats,
+    StoreOp,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Sequence
+
+__all__ = ["CommitNote", "JobWriter", "PersistentJobQueue", "WriteRequest"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRequest:
+    """One store operation and where to send its result."""
+
+    op: StoreOp
+    reply_to: ReplyTo[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CommitNote:
+    """What a committed batch changed: new due work, and jobs whose lease ended."""
+
+    new_work: bool
+    settled: frozenset[int]
+
+
+def _note(ops: Sequence[StoreOp], results: Sequence[object]) -> CommitNote:
+    new_work = False
+    settled: set[int] = set()
+    for op, result in zip(ops, results, strict=True):
+        if isinstance(result, Exception):
+            continue
+        match op:
+            case Enqueue():
+                new_work = True
+            case Complete(job_id=job_id):
+                settled.add(job_id)
+                new_work = new_work or bool(result)
+            case Fail(job_id=job_id) | Requeue(job_id=job_id):
+                settled.add(job_id)
+                new_work = True
+            case Recover():
+                ids = cast("list[int]", result)
+                settled.update(ids)
+                new_work = new_work or bool(ids)
+            case _:
+                pass
+    return CommitNote(new_work, frozenset(settled))
+
+
+@final
+class JobWriter:
+    """Owns the job store: the only writer. Receives WriteRequest. Restart: permanent.
+
+    Args:
+        store: the synchronous store (``SqliteJobStore``).
+        policy: lease, attempts and back-off values.
+        now: epoch seconds (a virtual clock in simulation).
+        inline: run the store on the loop (virtual time) instead of the worker thread.
+        max_batch: most requests per transaction.
+        retain_done_s: prune done jobs older than this (None: never).
+        housekeeping_s: how often expired leases are recovered and done jobs pruned.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        policy: QueuePolicy,
+        now: Callable[[], float],
+        *,
+        inline: bool = False,
+        max_batch: int = 4096,
+        retain_done_s: float | None = None,
+        housekeeping_s: float = 5.0,
+    ) -> None:
+        self._store = store
+        self._policy = policy
+        self._now = now
+        self._inline = inline
+        self._max_batch = max_batch
+        self._retain_done_s = retain_done_s
+        self._housekeeping_s = housekeeping_s
+        self._limiter = trio.CapacityLimiter(1)
+        self._listeners: list[Callable[[CommitNote], None]] = []
+        self._started = False
+        self._next_housekeeping = 0.0
+        self.batches = 0
+        self.requests = 0
+
+    def listen(self, listener: Callable[[CommitNote], None]) -> None:
+        """Call ``listener`` (sync, fast) after every committed batch."""
+        self._listeners.append(listener)
+
+    async def run(self, ctx: ActorContext[WriteRequest]) -> None:
+        """Actor body: recover once per process, then serve the mailbox."""
+        await self.serve(ctx.inbox)
+
+    async def serve(
+        self, inbox: Inbox[WriteRequest] | trio.MemoryReceiveChannel[WriteRequest]
+    ) -> None:
+        """Group-commit loop over ``inbox``; on first start, orphaned leases go back to pending."""
+        if not self._started:
+            self._started = True
+            ids = cast("list[int]", (await self._apply([Recover(orphans=True)]))[0])
+            log.info("recovered %d running job(s) left by an earlier process", len(ids))
+        async for first in inbox:
+            batch = [first]
+            while len(batch) < self._max_batch:
+                try:
+                    batch.append(inbox.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[WriteRequest]) -> None:
+        ops: list[StoreOp] = [req.op for req in batch]
+        extra = self._housekeeping()
+        try:
+            try:
+                results = await self._apply([*ops, *extra])
+            except Exception as exc:
+                log.exception("job store batch of %d request(s) failed", len(batch))
+                for req in batch:
+                    req.reply_to.fail(QueueError(f"store batch failed: {exc}"))
+                return
+            self.batches += 1
+            self.requests += len(batch)
+            for req, result in zip(batch, results, strict=False):
+                if isinstance(result, Exception):
+                    req.reply_to.fail(result)
+                else:
+                    req.reply_to.reply(result)
+        finally:
+            for req in batch:  # cancelled before the reply: never leave an asker hanging
+                if not req.reply_to.done:
+                    req.reply_to.fail(ActorDeadError("job writer stopped"))
+        self._notify(_note([*ops, *extra], results))
+
+    def _housekeeping(self) -> list[StoreOp]:
+        now = self._now()
+        if now < self._next_housekeeping:
+            return []
+        self._next_housekeeping = now + self._housekeeping_s
+        extra: list[StoreOp] = [Recover()]
+        if self._retain_done_s is not None:
+            extra.append(Prune(self._retain_done_s))
+        return extra
+
+    def _notify(self, note: CommitNote) -> None:
+        if note.new_work or note.settled:
+            for listener in self._listeners:
+                listener(note)
+
+    async def _apply(self, ops: Sequence[StoreOp]) -> list[object | Exception]:
+        now = self._now()
+        if self._inline:
+            return self._store.apply(ops, now, self._policy)
+        # Shielded: once SQLite runs, let the batch finish so each reply tells the truth.
+        with trio.CancelScope(shield=True):
+            results = await trio.to_thread.run_sync(
+                self._store.apply, ops, now, self._policy, limiter=self._limiter
+            )
+        return results
+
+
+@final
+class PersistentJobQueue:
+    """The JobQueue and QueueAdmin over the writer's mailbox; durable when each call returns."""
+
+    def __init__(self, mailbox: trio.MemorySendChannel[Any]) -> None:
+        self._mailbox = mailbox
+
+    async def _ask(self, op: StoreOp) -> Any:
+        send, receive = trio.open_memory_channel[tuple[Any, BaseException | None]](1)
+        with receive:
+            try:
+                await self._mailbox.send(WriteRequest(op, ReplyTo(send)))
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                raise ActorDeadError("job writer is not running") from None
+            value, exc = await receive.receive()
+        if exc is not None:
+            raise exc
+        return value
+
+    async def enqueue(self, jobs: Sequence[NewJob], *, parent_id: int | None = None) -> list[Job]:
+        """Store new jobs; a key that exists returns the existing job."""
+        return cast("list[Job]", await self._ask(Enqueue(tuple(jobs), parent_id)))
+
+    async def claim(self, types: Collection[str], limit: int, owner: str) -> list[Job]:
+        """Lease up to ``limit`` due pending jobs of ``types`` to ``owner``."""
+        return cast("list[Job]", await self._ask(Claim(tuple(types), limit, owner)))
+
+    async def complete(self, job_id: int, owner: str, outputs: Sequence[NewJob] = ()) -> list[Job]:
+        """Mark done and enqueue outputs atomically; returns the outputs."""
+        return cast("list[Job]", await self._ask(Complete(job_id, owner, tuple(outputs))))
+
+    async def fail(self, job_id: int, owner: str, error: str, *, retryable: bool = True) -> Job:
+        """Retry with back-off, or dead when out of attempts or not retryable."""
+        return cast("Job", await self._ask(Fail(job_id, owner, error, retryable)))
+
+    async def extend(self, job_id: int, owner: str) -> bool:
+        """Renew the lease; False if it was lost."""
+        return cast("bool", await self._ask(Extend(job_id, owner)))
+
+    async def requeue(self, job_id: int) -> Job | None:
+        """Dead or stuck job back to pending, attempts reset."""
+        return cast("Job | None", await self._ask(Requeue(job_id)))
+
+    async def recover(self) -> int:
+        """Expired leases back to pending; returns how many."""
+        return len(cast("list[int]", await self._ask(Recover())))
+
+    async def stats(self) -> QueueStats:
+        """Counts by type and status, oldest pending age."""
+        return cast("QueueStats", await self._ask(Stats()))
+
+    async def prune(self, older_than_s: float) -> int:
+        """Delete done jobs older than ``older_than_s``."""
+        return cast("int", await self._ask(Prune(older_than_s)))
+
+    async def get(self, job_id: int) -> Job | None:
+        """One job by id."""
+        return cast("Job | None", await self._ask(GetJob(job_id)))
+
+    async def next_due(self, types: Collection[str]) -> float | None:
+        """Earliest run_at among pending jobs of ``types`` (epoch seconds)."""
+        return cast("float | None", await self._ask(NextDue(tuple(types))))
