@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from finagent.ports.calendar import ExchangeCalendar
 
-__all__ = ["check_zone", "compile_entries", "firings_between"]
+__all__ = ["check_exchange", "check_zone", "compile_entries", "firings_between"]
 
 _DAY = timedelta(days=1)
 
@@ -145,3 +145,14 @@ def _cron_firings(
 
 def _utc(when: datetime) -> datetime:
     return datetime.fromtimestamp(when.timestamp(), UTC)
+
+
+def check_exchange(calendar: ExchangeCalendar, zone: str) -> None:
+    """Check that ``exchange.timezone`` is the calendar's own zone.
+
+    Raises:
+        ScheduleError: the two disagree (wall times and session dates would be ambiguous).
+    """
+    if calendar.timezone != zone:
+        own = f"calendar {calendar.name}'s zone {calendar.timezone!r}"
+        raise ScheduleError(f"exchange.timezone: {zone!r} does not match {own}")
