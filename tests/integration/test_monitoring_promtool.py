@@ -1,0 +1,28 @@
+"""The monitoring/ files pass Prometheus's own checker, and every alert fires when it should."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.integration.prometheus_helpers import MONITORING, require_binary
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "config", "prometheus.yml"],
+        ["check", "config", "prometheus.local.yml"],
+        ["check", "rules", "alerts.yml"],
+        ["test", "rules", "alerts_test.yml"],
+    ],
+    ids=["config", "config-local", "rules", "rule-tests"],
+)
+def test_promtool_accepts(args):
+    promtool = require_binary("promtool")
+    done = subprocess.run(
+        [promtool, *args], cwd=MONITORING, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS" in done.stdout + done.stderr
