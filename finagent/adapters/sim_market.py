@@ -1,0 +1,326 @@
+"""A simulated US equity market and news feed, deterministic from (seed, date).
+
+Every per-symbol number is drawn from a BLAKE2b digest of ``"{seed}:{date}:{symbol}"``
+(stable across processes, unlike ``hash()``), so a snapshot costs one small hash, and any
+subset of symbols can be asked for in any order with the same answer. The model:
+
+- Prices: lognormal around a per-symbol level (median ~$25); daily volatility 1-15 %.
+- Overnight gaps: a normal mixture (most symbols ~0.5 sigma, ~5 % of them "movers" with
+  sigma 9 %), so a few % of the universe gaps more than 4 %.
+- Pre-market (04:00 to the open): the gap builds up over the morning; volume accrues linearly
+  at ``3 % of average daily volume x relative volume``; relative volume grows with the gap.
+- Headlines: ~85 % of gaps over 4 % carry a catalyst headline (earnings, guidance, FDA,
+  merger, offering, contract, up/downgrade), published between the prior 16:00 and 08:30.
+- Minute bars: GBM with jumps from the open, a U-shaped volatility and volume curve, and a
+  drift that either continues the gap or fades it (50/50), mostly in the first hour. Bars are
+  generated lazily per (symbol, session) on first request and cached.
+
+Nothing here reads the clock: snapshots are "at" a time and bars end at ``end``. Sessions come
+from ``session_for`` (the caller's calendar, with early closes); the default is 09:30-16:00
+America/New_York on weekdays, holidays not excluded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import struct
+from collections import OrderedDict
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, NamedTuple, final
+from zoneinfo import ZoneInfo
+
+from finagent.domain.market import BAR, Bar, Headline, Session, Snapshot
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+__all__ = ["SimMarket", "regular_session"]
+
+NEW_YORK = ZoneInfo("America/New_York")
+_PREMARKET_START = time(4, 0)
+_WORDS = struct.Struct("<8I")
+_INV_U32 = 1.0 / 2**32
+_UP_NEWS = (
+    "{s} beats quarterly earnings estimates and lifts revenue outlook",
+    "{s} raises full-year guidance after strong demand",
+    "{s} wins FDA approval for lead candidate",
+    "{s} agrees to merger at a premium to last close",
+    "{s} lands multi-year government contract",
+    "Analyst upgrade: {s} raised to buy",
+)
+_DOWN_NEWS = (
+    "{s} misses earnings estimates as margins shrink",
+    "{s} cuts full-year guidance",
+    "FDA declines to approve {s} application",
+    "{s} prices public offering of common stock",
+    "{s} merger talks collapse",
+    "Analyst downgrade: {s} cut to sell",
+)
+_NOISE_NEWS = "{s} to present at investor conference"
+_BAR_CACHE = 512
+
+
+def regular_session(day: date) -> Session | None:
+    """09:30-16:00 New York on weekdays (no holiday calendar): the default for the sim."""
+    if day.weekday() >= 5:
+        return None
+    return Session(
+        day,
+        datetime.combine(day, time(9, 30), NEW_YORK),
+        datetime.combine(day, time(16, 0), NEW_YORK),
+    )
+
+
+def _uniforms(key: str) -> tuple[float, ...]:
+    """Eight uniforms in (0, 1) with 32-bit resolution from one 32-byte BLAKE2b digest."""
+    words = _WORDS.unpack(hashlib.blake2b(key.encode(), digest_size=32).digest())
+    return tuple((n + 0.5) * _INV_U32 for n in words)
+
+
+def _normals(u1: float, u2: float) -> tuple[float, float]:
+    radius = math.sqrt(-2.0 * math.log(u1))
+    return radius * math.cos(2 * math.pi * u2), radius * math.sin(2 * math.pi * u2)
+
+
+def _dec(value: float) -> Decimal:
+    return Decimal(f"{value:.2f}") if value >= 1 else Decimal(f"{value:.4f}")
+
+
+class _Profile(NamedTuple):
+    """What does not change from day to day for a symbol."""
+
+    level: float
+    adv: float
+    vol: float
+
+
+class _Day(NamedTuple):
+    """One symbol's draws for one session date (a NamedTuple: built 10,000 times a scan)."""
+
+    prev_close: float
+    gap: float
+    rvol: float
+    range_pct: float
+    up_share: float
+    catalyst: float
+    pick: float
+    cont: bool
+    prev_close_d: Decimal
+    atr_d: Decimal
+    typical_pm: float
+
+
+@final
+class SimMarket:
+    """MarketData and News over a simulated universe; see the module docstring for the model."""
+
+    def __init__(
+        self,
+        *,
+        symbols: int = 5000,
+        seed: int = 42,
+        session_for: Callable[[date], Session | None] = regular_session,
+    ) -> None:
+        self._n = symbols
+        self._seed = seed
+        self._session_for = session_for
+        self._names: tuple[str, ...] | None = None
+        self._known: frozenset[str] = frozenset()
+        self._profiles: dict[str, _Profile] = {}
+        self._days: dict[date, dict[str, _Day]] = {}
+        self._bars: OrderedDict[tuple[str, date], tuple[Bar, ...]] = OrderedDict()
+
+    # ---- MarketData ---------------------------------------------------------------------
+    async def universe(self, session_date: date) -> Sequence[str]:
+        """The same ``symbols`` tickers every day, sorted."""
+        return self._universe()
+
+    async def snapshots(self, symbols: Sequence[str], at: datetime) -> Sequence[Snapshot]:
+        """Pre-market snapshots as of ``at`` (after the open: the pre-market as it ended)."""
+        self._universe()
+        day = at.astimezone(NEW_YORK).date()
+        session = self._session_for(day)
+        start = datetime.combine(day, _PREMARKET_START, NEW_YORK)
+        opens = session.open if session else datetime.combine(day, time(9, 30), NEW_YORK)
+        frac = min(max((at - start) / (opens - start), 0.0), 1.0)
+        known = self._known
+        return [self._snapshot(s, day, at, frac) for s in symbols if s in known]
+
+    async def minute_bars(self, symbol: str, start: datetime, end: datetime) -> Sequence[Bar]:
+        """Complete bars in ``[start, end]`` of every session the window touches."""
+        self._universe()
+        if symbol not in self._known or end <= start:
+            return []
+        found: list[Bar] = []
+        day = start.astimezone(NEW_YORK).date()
+        while day <= end.astimezone(NEW_YORK).date():
+            found.extend(
+                b for b in self._session_bars(symbol, day) if start <= b.start and b.end <= end
+            )
+            day += timedelta(days=1)
+        return found
+
+    async def last_prices(self, symbols: Sequence[str], at: datetime) -> Mapping[str, Decimal]:
+        """The last complete bar's close, or the pre-market last before the first bar."""
+        prices: dict[str, Decimal] = {}
+        day = at.astimezone(NEW_YORK).date()
+        session = self._session_for(day)
+        for symbol in symbols:
+            bars = await self.minute_bars(symbol, session.open, at) if session else []
+            if bars:
+                prices[symbol] = bars[-1].close
+            else:
+                snaps = await self.snapshots([symbol], at)
+                if snaps:
+                    prices[symbol] = snaps[0].last
+        return prices
+
+    # ---- News ---------------------------------------------------------------------------
+    async def headlines(
+        self, symbols: Sequence[str], start: datetime, end: datetime
+    ) -> Sequence[Headline]:
+        """Catalyst headlines for session dates whose news window overlaps ``[start, end)``."""
+        self._universe()
+        found: list[Headline] = []
+        day = start.astimezone(NEW_YORK).date()
+        while day <= end.astimezone(NEW_YORK).date() + timedelta(days=1):
+            if self._session_for(day) is not None:
+                for symbol in symbols:
+                    item = self._headline(symbol, day) if symbol in self._known else None
+                    if item is not None and start <= item.at < end:
+                        found.append(item)
+            day += timedelta(days=1)
+        found.sort(key=lambda h: (h.at, h.id))
+        return found
+
+    # ---- model --------------------------------------------------------------------------
+    def _universe(self) -> tuple[str, ...]:
+        if self._names is None:
+            # One sequential stream: symbol k's name and profile depend only on the seed and
+            # the k-1 symbols before it, so the first 5,000 of 10,000 are the same 5,000.
+            rng = random.Random(f"{self._seed}:universe")
+            letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+            while len(self._profiles) < self._n:
+                length = rng.choices((1, 2, 3, 4, 5), weights=(1, 8, 40, 45, 6))[0]
+                name = "".join(rng.choice(letters) for _ in range(length))
+                level = min(max(25.0 * math.exp(1.1 * rng.gauss(0, 1)), 0.5), 900.0)
+                adv = min(max(800_000.0 * math.exp(1.4 * rng.gauss(0, 1)), 20_000.0), 2e8)
+                vol = 0.025 * (25.0 / level) ** 0.25 * math.exp(0.3 * rng.gauss(0, 1))
+                self._profiles.setdefault(name, _Profile(level, adv, min(max(vol, 0.008), 0.15)))
+            self._names = tuple(sorted(self._profiles))
+            self._known = frozenset(self._names)
+        return self._names
+
+    def _day(self, symbol: str, day: date) -> _Day:
+        cache = self._days.get(day)
+        if cache is None:
+            if len(self._days) > 8:
+                self._days.pop(next(iter(self._days)))
+            cache = self._days[day] = {}
+        found = cache.get(symbol)
+        if found is None:
+            found = cache[symbol] = self._draw_day(symbol, day)
+        return found
+
+    def _draw_day(self, symbol: str, day: date) -> _Day:
+        prof = self._profiles[symbol]
+        u = _uniforms(f"{self._seed}:{day.isoformat()}:{symbol}")
+        z1, z2 = _normals(u[0], u[1])
+        z3, z4 = _normals(u[2], u[3])
+        prev = prof.level * math.exp(0.25 * z1)
+        mover = u[4] < 0.04
+        gap = z2 * (0.08 if mover else prof.vol * 0.5)
+        gap = min(max(gap, -0.6), 1.5)
+        rvol = math.exp(0.35 * z3) * (1.0 + 25.0 * abs(gap))
+        range_pct = abs(z4) * prof.vol * 0.4 + abs(gap) * 0.25
+        return _Day(
+            prev_close=prev,
+            gap=gap,
+            rvol=rvol,
+            range_pct=range_pct,
+            up_share=(u[7] * 2) % 1.0,
+            catalyst=u[5],
+            pick=u[6],
+            cont=u[7] < 0.5,
+            prev_close_d=_dec(prev),
+            atr_d=_dec(prev * prof.vol * 1.25),
+            typical_pm=prof.adv * 0.03,
+        )
+
+    def _snapshot(self, symbol: str, day: date, at: datetime, frac: float) -> Snapshot:
+        d = self._day(symbol, day)
+        if frac <= 0:
+            pc = d.prev_close_d
+            return Snapshot(symbol, at, pc, pc, pc, pc, 0, 0, d.atr_d)
+        open_px = d.prev_close * math.exp(d.gap)
+        last = d.prev_close * math.exp(d.gap * (0.6 + 0.4 * frac))
+        spread = d.range_pct * math.sqrt(frac)
+        high = max(open_px * (1 + spread * d.up_share), last)
+        low = min(open_px * (1 - spread * (1 - d.up_share)), last)
+        typical = d.typical_pm * frac
+        return Snapshot(
+            symbol,
+            at,
+            Decimal(f"{last:.2f}") if last >= 1 else _dec(last),
+            d.prev_close_d,
+            Decimal(f"{high:.2f}") if high >= 1 else _dec(high),
+            Decimal(f"{low:.2f}") if low >= 1 else _dec(low),
+            int(typical * d.rvol),
+            int(typical),
+            d.atr_d,
+        )
+
+    def _headline(self, symbol: str, day: date) -> Headline | None:
+        d = self._day(symbol, day)
+        big = abs(d.gap) >= 0.04
+        if d.catalyst >= (0.85 if big else 0.03):
+            return None
+        templates = (_UP_NEWS if d.gap > 0 else _DOWN_NEWS) if big else (_NOISE_NEWS,)
+        index = min(int(d.pick * len(templates)), len(templates) - 1)
+        since = datetime.combine(day - timedelta(days=1), time(16, 0), NEW_YORK)
+        at = since + timedelta(minutes=int((d.pick * len(templates) % 1.0) * 990))
+        text = templates[index].format(s=symbol)
+        return Headline(f"sim-{day:%Y%m%d}-{symbol}", at, (symbol,), text)
+
+    def _session_bars(self, symbol: str, day: date) -> tuple[Bar, ...]:
+        key = (symbol, day)
+        cached = self._bars.get(key)
+        if cached is not None:
+            self._bars.move_to_end(key)
+            return cached
+        session = self._session_for(day)
+        bars = self._generate(symbol, day, session) if session is not None else ()
+        self._bars[key] = bars
+        if len(self._bars) > _BAR_CACHE:
+            self._bars.popitem(last=False)
+        return bars
+
+    def _generate(self, symbol: str, day: date, session: Session) -> tuple[Bar, ...]:
+        d = self._day(symbol, day)
+        prof = self._profiles[symbol]
+        rng = random.Random(f"{self._seed}:{day.isoformat()}:{symbol}:bars")
+        n = int((session.close - session.open) / BAR)
+        sigma = prof.vol / math.sqrt(390) * (1 + 5 * abs(d.gap))
+        direction = (1 if d.gap >= 0 else -1) * (1 if d.cont else -1)
+        drift = direction * abs(d.gap) * rng.uniform(0.3, 1.0)
+        weights = [1 + 4 * math.exp(-t / 15) + 2 * math.exp(-(n - t) / 20) for t in range(n)]
+        day_volume = prof.adv * (1 + (d.rvol - 1) * 0.6)
+        total_w = sum(weights)
+        px = d.prev_close * math.exp(d.gap)
+        bars: list[Bar] = []
+        for t in range(n):
+            vol_t = sigma * (1 + 1.5 * math.exp(-t / 30) + 0.5 * math.exp(-(n - t) / 30))
+            step = drift * math.exp(-t / 60) / 60 + vol_t * rng.gauss(0, 1)
+            if rng.random() < 0.003:
+                step += rng.gauss(0, 4 * vol_t)
+            close = px * math.exp(step)
+            high = max(px, close) * math.exp(abs(rng.gauss(0, 0.6 * vol_t)))
+            low = min(px, close) * math.exp(-abs(rng.gauss(0, 0.6 * vol_t)))
+            volume = int(day_volume * weights[t] / total_w * math.exp(rng.gauss(0, 0.3)))
+            start = session.open + t * BAR
+            bars.append(Bar(symbol, start, _dec(px), _dec(high), _dec(low), _dec(close), volume))
+            px = close
+        return tuple(bars)
