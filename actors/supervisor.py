@@ -293,14 +293,17 @@ class Supervisor:
 
 
 def _register(spec: SupervisorSpec, registry: Registry, names: set[str]) -> None:
-    for child in (spec, *spec.children):
-        if child.name in names:
-            raise ValueError(f"duplicate name {child.name!r} in the supervision tree")
-        names.add(child.name)
-        if isinstance(child, ChildSpec):
-            registry.add(child.name, child.mailbox_size)
-        elif child is not spec:
+    if spec.name in names:
+        raise ValueError(f"duplicate name {spec.name!r} in the supervision tree")
+    names.add(spec.name)
+    for child in spec.children:
+        if isinstance(child, SupervisorSpec):
             _register(child, registry, names)
+        elif child.name in names:
+            raise ValueError(f"duplicate name {child.name!r} in the supervision tree")
+        else:
+            names.add(child.name)
+            registry.add(child.name, child.mailbox_size)
 
 
 async def run_supervisor(
