@@ -98,8 +98,6 @@ def parse_at(spec: str) -> AtSpec:
     text = spec.strip().lower()
     if m := _OFFSET.match(text):
         anchor, sign, h, mi, s = m.groups()
-        if sign and not (h or mi or s):
-            raise ValueError(f"bad offset in at {spec!r}: use e.g. open-30m, close+1h30m")
         delta = timedelta(hours=int(h or 0), minutes=int(mi or 0), seconds=int(s or 0))
         return SessionOffset(Anchor(anchor), -delta if sign == "-" else delta)
     if m := _WALL.match(text):

@@ -7,7 +7,7 @@ cronsim handles across DST changes), sessions come from the :class:`ExchangeCale
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 from zoneinfo import ZoneInfo
 
 import pendulum
@@ -109,6 +109,9 @@ def _entry_firings(
     after: datetime,
     until: datetime,
 ) -> Iterator[Firing]:
+    if entry.at is None:
+        yield from _cron_firings(entry, sessions, zone, after, until)
+        return
     match entry.at:
         case SessionOffset(anchor=anchor, offset=offset):
             for s in sessions.values():
@@ -124,8 +127,8 @@ def _entry_firings(
                     )
                     yield Firing(entry, _utc(local), day, session)
                 day += _DAY
-        case None:
-            yield from _cron_firings(entry, sessions, zone, after, until)
+        case _:
+            assert_never(entry.at)
 
 
 def _cron_firings(
@@ -133,10 +136,8 @@ def _cron_firings(
 ) -> Iterator[Firing]:
     assert entry.cron is not None  # compile_entries guarantees cron xor at
     start = after.astimezone(ZoneInfo(entry.tz))
-    for local in CronSim(entry.cron, start):
-        fire = _utc(local)
-        if fire > until:
-            return
+    sim = CronSim(entry.cron, start)
+    while (fire := _utc(next(sim))) <= until:
         day = pendulum.instance(fire).in_tz(zone).date()
         session = sessions.get(day)
         if session is not None or not entry.sessions_only:

@@ -233,3 +233,15 @@ async def test_run_is_the_actor_entry_point(autojump_clock, xnys):
     with trio.move_on_after(120):
         await Scheduler(_entries(), xnys, clock, queue).run(object())
     assert [key for key, _ in queue.calls] == ["schedule:premarket_scan:2026-11-25"]
+
+
+async def test_a_skip_without_a_metric_hook_is_still_logged(autojump_clock, xnys, caplog):
+    cursor = MemoryScheduleCursor(_ny(11, 24, 16, 5))
+    clock = VirtualClock(_ny(11, 25, 9, 26))
+    queue = FakeQueue(clock)
+    await _run_until(
+        Scheduler(_entries(), xnys, clock, queue, cursor=cursor), clock, _ny(11, 25, 9, 27)
+    )
+    assert "schedule premarket_scan skipped" in caplog.text
+    assert cursor.handled == _ny(11, 25, 9)
+    assert queue.calls == []

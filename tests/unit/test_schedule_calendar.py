@@ -67,3 +67,11 @@ def test_other_exchanges_by_code():
 def test_unknown_calendar_is_a_schedule_error():
     with pytest.raises(ScheduleError, match=r"^exchange.calendar: unknown calendar 'XMARS'$"):
         XcalsExchangeCalendar("XMARS")
+
+
+def test_the_adapter_offers_every_member_of_the_port(xnys):
+    from finagent.ports.calendar import ExchangeCalendar
+
+    members = {name for name in vars(ExchangeCalendar) if not name.startswith("_")}
+    assert members == {"name", "timezone", "sessions", "closed_days"}
+    assert all(hasattr(xnys, name) for name in members)
