@@ -21,7 +21,8 @@ def main() -> int:
         totals = json.load(fh)["totals"]
     line = 100.0 * totals["covered_lines"] / max(totals["num_statements"], 1)
     branch = 100.0 * totals["covered_branches"] / max(totals["num_branches"], 1)
-    print(f"coverage: line {line:.1f} % (gate {args.line} %), branch {branch:.1f} % (gate {args.branch} %)")
+    print(f"coverage: line {line:.1f} % (gate {args.line} %), ", end="")
+    print(f"branch {branch:.1f} % (gate {args.branch} %)")
     ok = line >= args.line and branch >= args.branch
     if not ok:
         print("coverage gate failed", file=sys.stderr)

@@ -153,7 +153,7 @@ class RiskSettings(_Section):
     max_gross_exposure: float = Field(default=100_000.0, ge=0)
     max_daily_loss: float = Field(default=1_000.0, ge=0)
     max_orders_per_minute: int = Field(default=30, ge=1)
-    allowed_sides: list[Literal["long", "short"]] = Field(default_factory=lambda: ["long", "short"])
+    allowed_sides: tuple[Literal["long", "short"], ...] = ("long", "short")
     pdt_equity_floor: float = Field(default=25_000.0, ge=0)
     enforce_pdt: bool = True
     starting_equity: float = Field(default=100_000.0, gt=0)
@@ -303,7 +303,9 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _where(key: str, config_file: Path | None, env: Mapping[str, str], cli: Mapping[str, Any]) -> str:
+def _where(
+    key: str, config_file: Path | None, env: Mapping[str, str], cli: Mapping[str, Any]
+) -> str:
     flat_cli = _flatten(cli)
     if any(key == k or key.startswith(f"{k}.") or k.startswith(f"{key}.") for k in flat_cli):
         return "command line"

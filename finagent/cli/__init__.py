@@ -24,7 +24,8 @@ config_app = App(name="config", help="Show or check the effective settings.")
 app.command(config_app)
 
 ConfigOpt = Annotated[
-    Path | None, Parameter(name="--config", help="settings file (default: $FINAGENT_CONFIG, ./settings.yaml)")
+    Path | None,
+    Parameter(name="--config", help="settings file (default: $FINAGENT_CONFIG, ./settings.yaml)"),
 ]
 
 
@@ -55,7 +56,9 @@ def up(
     config: ConfigOpt = None,
     db: Annotated[Path | None, Parameter(help="SQLite database path (db_path)")] = None,
     speed: Annotated[float | None, Parameter(help="simulated market speed-up (sim feed)")] = None,
-    start: Annotated[str | None, Parameter(help="ISO time the simulated timeline starts at")] = None,
+    start: Annotated[
+        str | None, Parameter(help="ISO time the simulated timeline starts at")
+    ] = None,
     at: Annotated[list[str] | None, Parameter(help="override a schedule entry: NAME=SPEC")] = None,
     log_format: Annotated[str | None, Parameter(help="console | json | auto")] = None,
     log_level: Annotated[str | None, Parameter(help="DEBUG | INFO | WARNING | ERROR")] = None,

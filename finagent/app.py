@@ -1,0 +1,187 @@
+"""Composition root: picks the adapters from settings and builds the supervision tree.
+
+This is the only module that knows concrete adapters. ``cli.py`` calls
+:func:`run_daemon_blocking`; tests call :func:`run_daemon` under their own ``trio.run``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import trio
+
+from actors import Backoff, ChildSpec, Restart, Strategy, SupervisorSpec, open_supervisor
+from actors.watchdog import watchdog_factory
+from finagent import __version__
+from finagent.domain.schedule import EntryValues, ScheduleError, apply_at_overrides
+from finagent.observability import (
+    ActorObserver,
+    Metrics,
+    Readiness,
+    configure_logging,
+    register_secret,
+)
+from finagent.services.heartbeat import Heartbeat
+from finagent.services.http import serve_http
+from finagent.services.schedule_plan import check_zone, compile_entries
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from finagent.settings import Settings
+
+__all__ = ["KNOWN_JOB_TYPES", "StartupError", "run_daemon", "run_daemon_blocking", "validate"]
+
+log = logging.getLogger(__name__)
+
+#: Every job type a schedule entry may name.
+KNOWN_JOB_TYPES = frozenset(
+    {"scan", "score", "plan", "risk", "execute", "time_stop", "flatten", "report"}
+)
+
+EXIT_FORCED = 130
+
+
+class StartupError(Exception):
+    """The daemon cannot start; the message is one line naming what is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonOptions:
+    """Per-run choices that are not settings (CLI one-offs)."""
+
+    at_overrides: Sequence[str] = ()
+
+
+def schedule_values(settings: Settings, at_overrides: Sequence[str] = ()) -> dict[str, EntryValues]:
+    """The schedule entries as plain values, with ``--at NAME=SPEC`` overrides applied."""
+    values = {
+        name: EntryValues(
+            job_type=e.job_type,
+            cron=e.cron,
+            at=e.at,
+            tz=e.tz,
+            sessions_only=e.sessions_only,
+            grace_s=e.grace_s,
+        )
+        for name, e in settings.schedule.items()
+    }
+    return dict(apply_at_overrides(values, at_overrides))
+
+
+def validate(settings: Settings, at_overrides: Sequence[str] = ()) -> None:
+    """Check what the settings model cannot: zones and the schedule.
+
+    Raises:
+        StartupError: one line naming the key at fault.
+    """
+    try:
+        check_zone(settings.exchange.timezone, "exchange.timezone")
+        check_zone(settings.exchange.display_timezone, "exchange.display_timezone")
+        compile_entries(
+            schedule_values(settings, at_overrides),
+            known_job_types=KNOWN_JOB_TYPES,
+            exchange_tz=settings.exchange.timezone,
+        )
+    except ScheduleError as exc:
+        raise StartupError(str(exc)) from None
+
+
+def _supervisor_spec(settings: Settings, observer: ActorObserver) -> SupervisorSpec:
+    sup = settings.supervision
+    children = [
+        ChildSpec("heartbeat", Heartbeat(interval_s=30.0).run, restart=Restart.PERMANENT),
+        # The watchdog holds no state: cancelling it at once is a clean stop.
+        ChildSpec("watchdog", watchdog_factory(observer, 1.0), shutdown_timeout=0.0),
+    ]
+    return SupervisorSpec(
+        "root",
+        children,
+        strategy=Strategy.REST_FOR_ONE,
+        max_restarts=sup.max_restarts,
+        max_seconds=sup.max_seconds,
+        backoff=Backoff(base=sup.backoff_base_s, max=sup.backoff_max_s),
+    )
+
+
+async def run_daemon(
+    settings: Settings,
+    options: DaemonOptions = DaemonOptions(),
+    *,
+    stop: trio.Event | None = None,
+    task_status: trio.TaskStatus[int | None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the daemon until ``stop`` is set, then shut the tree down in reverse order.
+
+    Reports the bound metrics port (or None when metrics are off) once everything started.
+    """
+    stop = stop if stop is not None else trio.Event()
+    metrics = Metrics(__version__)
+    observer = ActorObserver(metrics)
+    readiness = Readiness()
+    log.info(
+        "finagent %s starting (feed=%s, broker=%s)", __version__, settings.feed, settings.broker
+    )
+    async with trio.open_nursery() as nursery:
+        port: int | None = None
+        if settings.metrics.enabled:
+            port = await nursery.start(
+                serve_http,
+                settings.metrics.host,
+                settings.metrics.port,
+                metrics.registry,
+                readiness,
+            )
+        async with open_supervisor(_supervisor_spec(settings, observer), observer) as tree:
+            for check in ("recovery", "scheduler", "db_writable"):
+                readiness.set(check)
+            log.info("supervision tree '%s' running", tree.name)
+            task_status.started(port)
+            await stop.wait()
+            log.info("stopping: shutting the supervision tree down in reverse order")
+        nursery.cancel_scope.cancel()
+    log.info("finagent stopped")
+
+
+def _register_secrets(settings: Settings) -> None:
+    for secret in (settings.alpaca.key_id, settings.alpaca.secret_key, settings.redis.url):
+        if secret is not None and secret.get_secret_value():
+            register_secret(secret.get_secret_value())
+
+
+async def _main(settings: Settings, options: DaemonOptions) -> int:
+    stop = trio.Event()
+    exit_code = 0
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def daemon() -> None:
+                await run_daemon(settings, options, stop=stop)
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(daemon)
+            async for signum in signals:
+                name = signal.Signals(signum).name
+                if not stop.is_set():
+                    log.info("%s received: graceful shutdown (send again to force)", name)
+                    stop.set()
+                else:
+                    log.warning("%s received again: forcing exit", name)
+                    exit_code = EXIT_FORCED
+                    nursery.cancel_scope.cancel()
+    return exit_code
+
+
+def run_daemon_blocking(settings: Settings, at_overrides: Sequence[str] = ()) -> int:
+    """Configure logging, run the daemon under ``trio.run`` and return the exit code."""
+    configure_logging(settings.log.format, settings.log.level)
+    _register_secrets(settings)
+    try:
+        validate(settings, at_overrides)
+    except StartupError as exc:
+        log.error("cannot start: %s", exc)
+        return 2
+    return trio.run(_main, settings, DaemonOptions(at_overrides=tuple(at_overrides)))

@@ -1,0 +1,52 @@
+"""``finagent bench …``: benchmarks, not tests. Figures go to docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import json as jsonlib
+import tempfile
+from pathlib import Path
+from typing import Annotated, Literal
+
+from cyclopts import App, Parameter
+
+__all__ = ["bench_app"]
+
+bench_app = App(name="bench", help="Measure the runtime, the queue and the scan.")
+
+
+@bench_app.command
+def actors(
+    *,
+    messages: int = 100_000,
+    asks: int = 20_000,
+    json: bool = False,
+) -> None:
+    """Messages/s through a 4-actor chain, ask round-trip, crash-to-restart latency."""
+    from finagent.bench.actors import format_actors_bench, run_actors_bench
+
+    result = run_actors_bench(messages=messages, asks=asks)
+    print(jsonlib.dumps(result) if json else format_actors_bench(result))
+
+
+@bench_app.command
+def queue(
+    *,
+    jobs: int = 50_000,
+    producers: int = 16,
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+    backend: Literal["sqlite", "redis"] = "sqlite",
+    db_dir: Annotated[Path | None, Parameter(help="where the bench databases go")] = None,
+    json: bool = False,
+) -> None:
+    """Enqueue and full-cycle throughput, publish latency at 1,000 jobs/s and at saturation."""
+    from finagent.bench.queue import format_queue_bench, run_queue_bench
+
+    if backend != "sqlite":
+        from finagent.cli.common import die
+
+        die(f"bench queue: backend '{backend}' is not built yet")
+    with tempfile.TemporaryDirectory(dir=db_dir) as tmp:
+        result = run_queue_bench(
+            jobs=jobs, producers=producers, synchronous=synchronous, db_dir=Path(tmp)
+        )
+    print(jsonlib.dumps(result) if json else format_queue_bench(result))

@@ -1,0 +1,60 @@
+"""Helpers to run ``finagent`` as a real subprocess and follow its JSON log."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+FINAGENT = [sys.executable, "-m", "finagent"]
+
+
+def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A clean environment for a daemon under ``tmp_path`` (no inherited FINAGENT_ keys)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINAGENT_")}
+    env.update(
+        {
+            "FINAGENT_DB_PATH": str(tmp_path / "finagent.db"),
+            "FINAGENT_METRICS__PORT": "0",
+            "FINAGENT_LOG__FORMAT": "json",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def start(args: list[str], tmp_path: Path, **extra: str) -> subprocess.Popen[str]:
+    """Start ``finagent ARGS`` with stdout piped (JSON log lines)."""
+    return subprocess.Popen(
+        [*FINAGENT, *args],
+        cwd=tmp_path,
+        env=env_for(tmp_path, **extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_log(proc: subprocess.Popen[str], needle: str, timeout: float = 30.0) -> dict[str, Any]:
+    """Read log lines until one whose message contains ``needle``; fail after ``timeout``."""
+    assert proc.stdout is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
+            break
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        record: dict[str, Any] = json.loads(line)
+        if needle in record.get("message", ""):
+            return record
+    raise AssertionError(f"no log line with {needle!r}; got:\n{''.join(seen[-20:])}")

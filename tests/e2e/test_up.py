@@ -1,0 +1,67 @@
+"""`finagent up` as a real subprocess: starts, logs, stops on signals, refuses bad settings."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from tests.e2e.daemon import start, wait_for_log
+
+pytestmark = pytest.mark.slow
+
+
+def test_up_runs_and_exits_0_within_2s_of_sigterm(tmp_path):
+    proc = start(["up"], tmp_path)
+    try:
+        wait_for_log(proc, "supervision tree 'root' running")
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=10)
+        elapsed = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert code == 0
+    assert elapsed < 2.0
+    out, err = proc.communicate()
+    assert "Traceback" not in out + err
+    assert "finagent stopped" in out
+
+
+def test_sigint_also_stops_cleanly(tmp_path):
+    proc = start(["up"], tmp_path)
+    try:
+        wait_for_log(proc, "supervision tree 'root' running")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()
+    _, err = proc.communicate()
+    assert "Traceback" not in err
+
+
+def test_bad_settings_exit_2_with_one_line(tmp_path):
+    (tmp_path / "settings.yaml").write_text("sim:\n  symbols: lots\n")
+    proc = start(["up"], tmp_path)
+    try:
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2
+    assert err.startswith("finagent: error: settings.yaml: key 'sim.symbols'")
+    assert err.count("\n") == 1
+    assert out == ""
+
+
+def test_bad_env_value_names_the_variable(tmp_path):
+    proc = start(["up"], tmp_path, FINAGENT_LOG__LEVEL="LOUD")
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert err.startswith("finagent: error: env FINAGENT_LOG__LEVEL: key 'log.level'")
+
+
+def test_unknown_flag_is_a_usage_error(tmp_path):
+    proc = start(["up", "--no-such-flag"], tmp_path)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 2
