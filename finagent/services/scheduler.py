@@ -19,6 +19,7 @@ from finagent.services.schedule_plan import firings_between
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from actors import ActorContext
     from finagent.ports.calendar import ExchangeCalendar, ScheduleCursor
     from finagent.ports.clock import Clock
     from finagent.ports.queue import JobQueue
@@ -94,9 +95,17 @@ class Scheduler:
         self._on_skipped = on_skipped
         self._known_cursor = cursor is not None
 
-    async def run(self, ctx: object) -> None:
-        """Actor entry point (``ChildSpec`` factory shape); the context is not needed."""
-        await self.serve()
+    async def run(self, ctx: ActorContext[object]) -> None:
+        """Actor entry point (``ChildSpec`` factory): serve until the supervisor asks to stop.
+
+        Stopping mid-firing is safe: the cursor is saved only after a firing was handled,
+        and a re-enqueue after restart is deduplicated by its key.
+        """
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.serve)
+            await ctx.stopping.wait()
+            log.info("scheduler stopping", extra={"actor": ctx.name})
+            nursery.cancel_scope.cancel()
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Catch up on missed firings, report started, then fire entries until cancelled."""

@@ -227,11 +227,18 @@ async def test_an_empty_schedule_just_sleeps(autojump_clock, xnys):
     assert queue.calls == []
 
 
-async def test_run_is_the_actor_entry_point(autojump_clock, xnys):
+async def test_run_is_the_actor_entry_point_under_a_supervisor(autojump_clock, xnys):
+    from actors import ChildSpec, SupervisorSpec, open_supervisor
+
     clock = VirtualClock(_ny(11, 25, 8, 59))
     queue = FakeQueue(clock)
-    with trio.move_on_after(120):
-        await Scheduler(_entries(), xnys, clock, queue).run(object())
+    spec = SupervisorSpec(
+        "root", [ChildSpec("scheduler", Scheduler(_entries(), xnys, clock, queue).run)]
+    )
+    async with open_supervisor(spec):
+        await clock.sleep_until(_ny(11, 25, 9, 1))
+    # stopped cleanly at 09:01; nothing fires afterwards
+    await clock.sleep_until(_ny(11, 25, 17))
     assert [key for key, _ in queue.calls] == ["schedule:premarket_scan:2026-11-25"]
 
 
