@@ -193,6 +193,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
+        # compose passes unset secrets as "": treat that as absent, not as an empty key.
+        env_ignore_empty=True,
         extra="forbid",
         frozen=True,
     )
