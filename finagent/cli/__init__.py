@@ -22,6 +22,12 @@ app = App(
 )
 config_app = App(name="config", help="Show or check the effective settings.")
 app.command(config_app)
+# Sub-apps are imported lazily by name so `finagent --help` stays fast (no pandas import).
+app.command(
+    "finagent.cli.schedule:schedule_app",
+    name="schedule",
+    help="Next fire times of every schedule entry, holidays and early closes marked.",
+)
 
 ConfigOpt = Annotated[
     Path | None,
