@@ -36,6 +36,9 @@ def watchdog_factory(
     """The watchdog as a child actor: `ChildSpec("watchdog", watchdog_factory(obs), ...)`."""
 
     async def watchdog(ctx: ActorContext[object]) -> None:
-        await run_watchdog(observer, interval, ctx.name)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run_watchdog, observer, interval, ctx.name)
+            await ctx.stopping.wait()  # a graceful stop ends it at once
+            nursery.cancel_scope.cancel()
 
     return watchdog

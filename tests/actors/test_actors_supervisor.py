@@ -18,6 +18,7 @@ from actors import (
     Backoff,
     ChildSpec,
     ExitReason,
+    Registry,
     Restart,
     Strategy,
     Supervisor,
@@ -302,13 +303,20 @@ async def test_simultaneous_crashes_under_one_for_all_restart_once(autojump_cloc
     assert observer.names(ActorRestarted) == ["a", "b"]
 
 
-async def test_duplicate_names_are_rejected(autojump_clock):
-    w = Worker("w")
-    spec = SupervisorSpec(
-        "root", [ChildSpec("w", w.run), SupervisorSpec("s", [ChildSpec("w", w.run)])]
-    )
-    with pytest.raises(ValueError, match="duplicate name 'w'"):
-        await run_supervisor(spec)
+@pytest.mark.parametrize(
+    "children",
+    [
+        [ChildSpec("w", Worker("w").run), SupervisorSpec("s", [ChildSpec("w", Worker("w").run)])],
+        [SupervisorSpec("root")],
+    ],
+)
+async def test_duplicate_names_are_rejected(autojump_clock, children):
+    with pytest.raises(ValueError, match="duplicate name"):
+        await run_supervisor(SupervisorSpec("root", children))
+    registry = Registry()
+    registry.add("x", 1)
+    with pytest.raises(ValueError, match="duplicate actor name"):
+        registry.add("x", 1)
 
 
 @pytest.mark.parametrize(
