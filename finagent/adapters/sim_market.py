@@ -60,7 +60,6 @@ _DOWN_NEWS = (
     "Analyst downgrade: {s} cut to sell",
 )
 _NOISE_NEWS = "{s} to present at investor conference"
-_BAR_CACHE = 512
 
 
 def regular_session(day: date) -> Session | None:
@@ -123,10 +122,12 @@ class SimMarket:
         symbols: int = 5000,
         seed: int = 42,
         session_for: Callable[[date], Session | None] = regular_session,
+        bar_cache: int = 512,
     ) -> None:
         self._n = symbols
         self._seed = seed
         self._session_for = session_for
+        self._bar_cache = bar_cache
         self._names: tuple[str, ...] | None = None
         self._known: frozenset[str] = frozenset()
         self._profiles: dict[str, _Profile] = {}
@@ -294,7 +295,7 @@ class SimMarket:
         session = self._session_for(day)
         bars = self._generate(symbol, day, session) if session is not None else ()
         self._bars[key] = bars
-        if len(self._bars) > _BAR_CACHE:
+        if len(self._bars) > self._bar_cache:
             self._bars.popitem(last=False)
         return bars
 

@@ -143,15 +143,18 @@ async def test_last_price_is_the_premarket_last_then_the_latest_complete_bar() -
     assert (await market.last_prices([symbol], noon))[symbol] == bars[-1].close
 
 
-async def test_bars_are_cached_per_symbol_and_session() -> None:
-    market = SimMarket(symbols=50, seed=42)
+async def test_bars_and_daily_draws_are_cached_within_bounds() -> None:
+    market = SimMarket(symbols=50, seed=42, bar_cache=2)
     names = await market.universe(DAY)
     first = await market.minute_bars(names[0], OPEN, CLOSE)
     assert await market.minute_bars(names[0], OPEN, CLOSE) == first
-    for day in range(1, 4):
-        for name in names:
-            await market.minute_bars(name, OPEN + timedelta(days=day), CLOSE + timedelta(days=day))
-    assert len(market._bars) <= 512
+    for name in names[1:4]:
+        await market.minute_bars(name, OPEN, CLOSE)
+    assert len(market._bars) == 2
+    assert await market.minute_bars(names[0], OPEN, CLOSE) == first
+    for day in range(12):
+        await market.snapshots(names[:1], AT + timedelta(days=day))
+    assert len(market._days) <= 9
 
 
 async def test_headlines_respect_the_window_and_come_oldest_first() -> None:
@@ -163,3 +166,5 @@ async def test_headlines_respect_the_window_and_come_oldest_first() -> None:
     assert [h.at for h in news] == sorted(h.at for h in news)
     narrow = await market.headlines(names, start, start + timedelta(hours=1))
     assert len(narrow) < len(news)
+    weekend = datetime(2026, 3, 14, 9, 0, tzinfo=NY)
+    assert await market.headlines(names, weekend, weekend + timedelta(hours=20)) == []

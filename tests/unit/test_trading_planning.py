@@ -23,6 +23,7 @@ def test_opening_range_spans_the_first_n_minutes_only() -> None:
 
 def test_no_opening_range_until_every_minute_is_in() -> None:
     assert opening_range(range_bars()[:4], SESSION, 5) is None
+    assert plan_trade(candidate(), range_bars()[:4], PlanRules(), SESSION) is None
 
 
 def test_long_enters_one_tick_above_the_range_high() -> None:
