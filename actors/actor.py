@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar, final
 
 import trio
 
-from actors.ask import DEFAULT_ASK_TIMEOUT, ReplyTo, ask_via
+from actors.ask import DEFAULT_ASK_TIMEOUT, AskTimer, ReplyTo, ask_via
 from actors.errors import ActorDeadError, NoSuchActorError
 from actors.mailbox import Inbox, Mailbox
 
@@ -23,9 +23,10 @@ R = TypeVar("R")
 class Registry:
     """Named mailboxes of one supervision tree (not a global: one per root supervisor)."""
 
-    __slots__ = ("_mailboxes", "channels")
+    __slots__ = ("_mailboxes", "channels", "timer")
 
     def __init__(self) -> None:
+        self.timer = AskTimer()
         self._mailboxes: dict[str, Mailbox[object]] = {}
         self.channels: dict[str, trio.MemorySendChannel[object]] = {}
 
@@ -70,7 +71,7 @@ class Registry:
         timeout: float = DEFAULT_ASK_TIMEOUT,  # noqa: ASYNC109 - the reply deadline is the API
     ) -> R:
         """Send `make_msg(reply_to)` to `name` and return its reply (see `ask_via`)."""
-        return await ask_via(self.channel(name), name, make_msg, timeout)
+        return await ask_via(self.channel(name), name, make_msg, timeout, self.timer)
 
     def close_all(self) -> None:
         """Close every mailbox, failing the asks still queued."""
@@ -108,11 +109,10 @@ class ActorContext(Generic[M]):
             NoSuchActorError: no such peer.
             ActorDeadError: the peer's mailbox is closed.
         """
-        channel = self._channels.get(peer)
-        if channel is None:
-            raise NoSuchActorError(peer)
         try:
-            await channel.send(msg)
+            await self._channels[peer].send(msg)
+        except KeyError:
+            raise NoSuchActorError(peer) from None
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise ActorDeadError(peer) from None
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Generic, TypeVar, cast, final
+import heapq
+import itertools
+import math
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, final
 
 import trio
 
@@ -12,7 +15,7 @@ from actors.errors import ActorDeadError, AskTimeoutError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["DEFAULT_ASK_TIMEOUT", "ReplyTo", "ask_via", "fail_pending"]
+__all__ = ["DEFAULT_ASK_TIMEOUT", "AskTimer", "ReplyTo", "ask_via", "fail_pending"]
 
 R = TypeVar("R")
 
@@ -54,11 +57,56 @@ class ReplyTo(Generic[R]):
         self._channel.close()
 
 
+@final
+class AskTimer:
+    """Times out asks for a whole tree with one task, instead of a cancel scope per ask.
+
+    A trio cancel scope costs about as much as the rest of a round trip, so an ask whose request
+    fits in the mailbox registers its deadline here; the timer fails it with AskTimeoutError when
+    the deadline passes. Entries of answered asks are dropped lazily as their deadline comes.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, ReplyTo[Any], str, float]] = []
+        self._counter = itertools.count()
+        self._next = math.inf
+        self._wakeup = trio.Event()
+        self.running = False
+
+    def add(self, reply_to: ReplyTo[Any], peer: str, timeout: float) -> None:
+        """Fail `reply_to` with AskTimeoutError unless answered within `timeout` seconds."""
+        deadline = trio.current_time() + timeout
+        heapq.heappush(self._heap, (deadline, next(self._counter), reply_to, peer, timeout))
+        if deadline < self._next:
+            self._wakeup.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Expire deadlines until cancelled; then fail the asks still waiting (ActorDeadError)."""
+        self.running = True
+        task_status.started()
+        try:
+            while True:
+                now = trio.current_time()
+                while self._heap and self._heap[0][0] <= now:
+                    _, _, reply_to, peer, timeout = heapq.heappop(self._heap)
+                    reply_to.fail(AskTimeoutError(f"{peer!r} did not reply within {timeout} s"))
+                self._next = self._heap[0][0] if self._heap else math.inf
+                self._wakeup = trio.Event()
+                with trio.move_on_at(self._next):
+                    await self._wakeup.wait()
+        finally:
+            self.running = False
+            for _, _, reply_to, peer, _ in self._heap:
+                reply_to.fail(ActorDeadError(f"{peer!r} stopped before it replied"))
+            self._heap.clear()
+
+
 async def ask_via(
     channel: trio.MemorySendChannel[object],
     peer: str,
     make_msg: Callable[[ReplyTo[R]], object],
     timeout: float = DEFAULT_ASK_TIMEOUT,  # noqa: ASYNC109 - the reply deadline is the API
+    timer: AskTimer | None = None,
 ) -> R:
     """Send `make_msg(reply_to)` on `channel` and wait at most `timeout` seconds for the reply.
 
@@ -68,12 +116,17 @@ async def ask_via(
         Exception: whatever the callee passed to `reply_to.fail(...)`.
     """
     send, receive = trio.open_memory_channel[tuple[R | None, BaseException | None]](1)
-    msg = make_msg(ReplyTo(send))
+    reply_to: ReplyTo[R] = ReplyTo(send)
+    msg = make_msg(reply_to)
     with receive:
         try:
-            with trio.fail_after(timeout):
-                await channel.send(msg)
+            if timer is not None and timer.running and _try_send(channel, msg):
+                timer.add(reply_to, peer, timeout)  # fast path: no cancel scope
                 value, exc = await receive.receive()
+            else:
+                with trio.fail_after(timeout):
+                    await channel.send(msg)
+                    value, exc = await receive.receive()
         except trio.TooSlowError:
             raise AskTimeoutError(f"{peer!r} did not reply within {timeout} s") from None
         except (trio.ClosedResourceError, trio.BrokenResourceError):
@@ -81,6 +134,14 @@ async def ask_via(
     if exc is not None:
         raise exc
     return cast("R", value)
+
+
+def _try_send(channel: trio.MemorySendChannel[object], msg: object) -> bool:
+    try:
+        channel.send_nowait(msg)
+    except trio.WouldBlock:
+        return False
+    return True
 
 
 def fail_pending(msg: object, name: str) -> None:

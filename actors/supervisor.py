@@ -332,10 +332,18 @@ async def run_supervisor(
     supervisor = Supervisor(
         spec, registry, observer or NullObserver(), rng or random.Random().random, nested=False
     )
-    try:
-        await supervisor.run(task_status=task_status)
-    finally:
-        registry.close_all()
+    failure: SupervisorGaveUpError | None = None
+    async with trio.open_nursery() as nursery:
+        await nursery.start(registry.timer.run)
+        try:
+            await supervisor.run(task_status=task_status)
+        except SupervisorGaveUpError as exc:
+            failure = exc
+        finally:
+            registry.close_all()
+            nursery.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
 
 
 @asynccontextmanager

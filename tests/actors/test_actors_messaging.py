@@ -83,11 +83,51 @@ async def test_late_and_double_replies_are_ignored(autojump_clock):
     async with open_supervisor(one("calc", calculator)) as sup:
         with pytest.raises(AskTimeoutError):
             await sup.ask("calc", make, timeout=1.0)
-        reply_to = holder[0]
-        assert not reply_to.done
-        reply_to.reply(1)  # the asker gave up: harmless
-        reply_to.fail(ValueError("late"))
-        assert reply_to.done
+        assert holder[0].done  # failed by the tree's ask timer
+        holder[0].reply(1)  # the asker gave up: harmless
+
+
+async def test_ask_into_a_full_mailbox_times_out_while_sending(autojump_clock):
+    holder: list[ReplyTo[int]] = []
+
+    async def late(ctx: ActorContext[Ignore]) -> None:
+        await trio.sleep(10)  # mailbox size 0: nobody receives before t=10
+        async for msg in ctx.inbox:
+            holder.append(msg.reply_to)
+
+    async with open_supervisor(one("late", late, mailbox_size=0)) as sup:
+        t0 = trio.current_time()
+        with pytest.raises(AskTimeoutError):
+            await sup.ask("late", Ignore, timeout=1.0)  # never delivered
+        with pytest.raises(AskTimeoutError):
+            await sup.ask("late", Ignore, timeout=19.0)  # delivered at t=10, never answered
+        assert trio.current_time() - t0 == 20.0
+        assert not holder[0].done
+        holder[0].reply(1)  # the asker closed its end: the late reply is dropped
+        assert holder[0].done
+
+
+async def test_asks_still_waiting_fail_when_the_tree_stops(autojump_clock):
+    holder: list[ReplyTo[int]] = []
+    outcomes: list[BaseException] = []
+
+    async def hoarder(ctx: ActorContext[Ignore]) -> None:
+        async for msg in ctx.inbox:
+            holder.append(msg.reply_to)  # keeps the ask to answer later, then never does
+
+    async def asker(sup) -> None:
+        try:
+            await sup.ask("hoarder", Ignore, timeout=100)
+        except ActorDeadError as exc:
+            outcomes.append(exc)
+
+    async with trio.open_nursery() as nursery, open_supervisor(one("hoarder", hoarder)) as sup:
+        nursery.start_soon(asker, sup)
+        nursery.start_soon(asker, sup)
+        await trio.sleep(1)
+        assert len(holder) == 2
+    assert len(outcomes) == 2
+    assert trio.current_time() == 1.0
 
 
 async def test_ask_to_an_actor_that_crashes_on_it_fails_fast(autojump_clock):
