@@ -1,0 +1,330 @@
+"""AlpacaBroker: the Broker port over Alpaca's Trading API v2 (paper or live).
+
+Unknown outcomes: a submit that timed out, lost its connection or got a 5xx/429 is looked
+up by ``client_order_id`` before anything is re-sent; only if the broker has no such order is
+it sent again (with back-off). A 422 "client_order_id must be unique" means the order exists:
+it is fetched and returned. 401/403/422 become typed ``finagent.domain.errors``; transient
+failures that outlast the retries become ``BrokerUnavailable``.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Final, final
+
+from finagent.adapters.alpaca_http import (
+    AlpacaApiError,
+    AlpacaHttp,
+    ApiHook,
+    RetryableError,
+    RetryPolicy,
+    TokenBucket,
+    noop_hook,
+)
+from finagent.adapters.alpaca_wire import bracket_body, dec, order_from_wire, timestamp
+from finagent.domain.errors import (
+    BrokerError,
+    BrokerUnavailable,
+    DuplicateClientOrderId,
+    InsufficientBuyingPower,
+    OrderNotFound,
+    OrderRejected,
+    PatternDayTrader,
+)
+from finagent.domain.orders import (
+    Account,
+    BracketOrder,
+    BrokerOrder,
+    CloseResult,
+    Fill,
+    FillKind,
+    OrderSide,
+    OrderStatus,
+    Position,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    import httpx
+
+__all__ = [
+    "LIVE_TRADING_URL",
+    "AlpacaBroker",
+    "BrokerAuthError",
+    "LiveTradingNotConfirmed",
+    "check_live_confirmed",
+]
+
+log = logging.getLogger(__name__)
+
+LIVE_TRADING_URL: Final = "https://api.alpaca.markets"
+_BY_CLIENT_ID: Final = "/v2/orders:by_client_order_id"
+
+
+class BrokerAuthError(BrokerError):
+    """The keys were refused (401/403 outside an order): fix the keys, retrying will not help."""
+
+
+class LiveTradingNotConfirmed(BrokerError):
+    """``broker: alpaca_live`` without ``alpaca.confirm_live``, or a URL for the other mode."""
+
+
+def check_live_confirmed(broker: str, trading_url: str, confirm_live: bool) -> None:
+    """Refuse live trading unless confirmed, and a paper/live mode that contradicts the URL.
+
+    Raises:
+        LiveTradingNotConfirmed: one line saying what to set.
+    """
+    is_live_url = trading_url.rstrip("/") == LIVE_TRADING_URL
+    if broker == "alpaca_live" and not confirm_live:
+        raise LiveTradingNotConfirmed(
+            "broker alpaca_live trades real money: set alpaca.confirm_live: true "
+            "(or FINAGENT_ALPACA__CONFIRM_LIVE=true) to confirm"
+        )
+    if broker == "alpaca_live" and not is_live_url:
+        raise LiveTradingNotConfirmed(
+            f"broker alpaca_live needs alpaca.trading_url: {LIVE_TRADING_URL} (got {trading_url})"
+        )
+    if broker == "alpaca_paper" and is_live_url:
+        raise LiveTradingNotConfirmed(
+            "broker alpaca_paper but alpaca.trading_url is the live endpoint; "
+            "use https://paper-api.alpaca.markets or broker: alpaca_live"
+        )
+
+
+def _rejection(err: AlpacaApiError, cid: str) -> BrokerError:
+    text = err.message.lower()
+    if err.status == 401:
+        return BrokerAuthError(f"Alpaca refused the keys: {err.message}")
+    if "buying power" in text:
+        return InsufficientBuyingPower(err.message, cid)
+    if "pattern day" in text or "day trad" in text or "pdt" in text:
+        return PatternDayTrader(err.message, cid)
+    return OrderRejected(f"HTTP {err.status}: {err.message}", cid)
+
+
+@final
+class AlpacaBroker:
+    """The Broker port over Alpaca. Receives its ``httpx.AsyncClient``; never builds one."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        limiter: TokenBucket,
+        policy: RetryPolicy | None = None,
+        on_request: ApiHook = noop_hook,
+        on_retry: ApiHook = noop_hook,
+    ) -> None:
+        self._http = AlpacaHttp(
+            client,
+            port="broker",
+            limiter=limiter,
+            policy=policy or RetryPolicy(),
+            on_request=on_request,
+            on_retry=on_retry,
+        )
+
+    @contextmanager
+    def _translate(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except RetryableError as exc:
+            raise BrokerUnavailable(f"{what}: {exc.outcome} (outcome unknown)") from exc
+        except AlpacaApiError as err:
+            if err.status in (401, 403):
+                raise BrokerAuthError(f"{what}: Alpaca refused the keys: {err.message}") from err
+            raise BrokerError(str(err)) from err
+        except ValueError as exc:  # WireError or a body that is not JSON
+            raise BrokerUnavailable(f"{what}: malformed response: {exc}") from exc
+
+    async def submit(self, order: BracketOrder) -> BrokerOrder:
+        """Place the bracket, or return the broker's order with its client id."""
+        cid = order.client_order_id
+        endpoint = "POST /v2/orders"
+
+        async def attempt() -> BrokerOrder:
+            try:
+                response = await self._http.once(
+                    "POST", "/v2/orders", endpoint, json=bracket_body(order)
+                )
+            except RetryableError:
+                found = await self.order_by_client_id(cid)  # unknown outcome: look, then resend
+                if found is not None:
+                    log.info("submit %s: outcome was unknown, the broker has it", cid)
+                    return found
+                raise
+            except AlpacaApiError as err:
+                if err.status == 422 and "unique" in err.message.lower():
+                    found = await self.order_by_client_id(cid)
+                    if found is not None:
+                        return found
+                    raise DuplicateClientOrderId(err.message, cid) from err
+                raise _rejection(err, cid) from err
+            return order_from_wire(response.json(), known=order)
+
+        with self._translate(f"submit {cid}"):
+            return await self._http.retrying(endpoint, attempt)
+
+    async def order_by_client_id(self, client_order_id: str) -> BrokerOrder | None:
+        """The order with this client id, or None (404)."""
+        params = {"client_order_id": client_order_id, "nested": "true"}
+        with self._translate(f"order {client_order_id}"):
+            try:
+                raw = await self._http.get_json(_BY_CLIENT_ID, f"GET {_BY_CLIENT_ID}", params)
+            except AlpacaApiError as err:
+                if err.status == 404:
+                    return None
+                raise
+            return order_from_wire(raw)
+
+    async def cancel(self, client_order_id: str) -> BrokerOrder:
+        """Cancel a working entry; a filled or ended bracket is returned as it is."""
+        found = await self.order_by_client_id(client_order_id)
+        if found is None:
+            raise OrderNotFound(client_order_id)
+        if found.status is not OrderStatus.PENDING:
+            return found
+        with self._translate(f"cancel {client_order_id}"):
+            try:
+                await self._http.send(
+                    "DELETE", f"/v2/orders/{found.broker_id}", "DELETE /v2/orders/{id}"
+                )
+            except AlpacaApiError as err:
+                if err.status not in (404, 422):  # 422: filled meanwhile, no longer cancelable
+                    raise
+        return await self.order_by_client_id(client_order_id) or found
+
+    async def open_orders(self) -> Sequence[BrokerOrder]:
+        """Working brackets (``status=open&nested=true``); other orders are logged and skipped."""
+        params = {"status": "open", "nested": "true", "limit": "500", "direction": "asc"}
+        with self._translate("open orders"):
+            rows = await self._http.get_json("/v2/orders", "GET /v2/orders", params)
+        out = []
+        for raw in rows:
+            if raw.get("order_class") != "bracket":
+                log.warning("open order %s is not a bracket; ignored", raw.get("client_order_id"))
+                continue
+            with self._translate("open orders"):
+                out.append(order_from_wire(raw))
+        return out
+
+    async def positions(self) -> Sequence[Position]:
+        """Open positions; a short has a negative quantity."""
+        with self._translate("positions"):
+            rows = await self._http.get_json("/v2/positions", "GET /v2/positions")
+            return [_position(raw) for raw in rows]
+
+    async def _cancel_working(self, symbol: str) -> bool:
+        working = [o for o in await self.open_orders() if o.symbol == symbol]
+        for order in working:
+            if order.status is OrderStatus.PENDING:
+                await self.cancel(order.client_order_id)
+                continue
+            raw = await self._raw_order(order.client_order_id)
+            for leg in raw.get("legs") or []:  # the exits hold the shares: free them first
+                if leg.get("status") not in ("filled", "canceled", "expired", "rejected"):
+                    with self._translate(f"cancel leg of {order.client_order_id}"):
+                        try:
+                            await self._http.send(
+                                "DELETE", f"/v2/orders/{leg['id']}", "DELETE /v2/orders/{id}"
+                            )
+                        except AlpacaApiError as err:
+                            if err.status not in (404, 422):
+                                raise
+        return bool(working)
+
+    async def _raw_order(self, client_order_id: str) -> dict[str, Any]:
+        params = {"client_order_id": client_order_id, "nested": "true"}
+        with self._translate(f"order {client_order_id}"):
+            raw: dict[str, Any] = await self._http.get_json(
+                _BY_CLIENT_ID, f"GET {_BY_CLIENT_ID}", params
+            )
+        return raw
+
+    async def close(self, symbol: str) -> CloseResult:
+        """Cancel the symbol's working orders and legs, then close its position at the market."""
+        try:
+            had_orders = await self._cancel_working(symbol)
+            with self._translate(f"close {symbol}"):
+                try:
+                    response = await self._http.send(
+                        "DELETE", f"/v2/positions/{symbol}", "DELETE /v2/positions/{symbol}"
+                    )
+                except AlpacaApiError as err:
+                    if err.status == 404 and had_orders:
+                        return CloseResult(symbol, ok=True)  # only working orders: canceled
+                    return CloseResult(symbol, ok=False, error=err.message)
+                fill = _close_fill(response.json())
+        except BrokerError as err:
+            return CloseResult(symbol, ok=False, error=str(err))
+        return CloseResult(symbol, ok=True, fill=fill)
+
+    async def close_all(self) -> Sequence[CloseResult]:
+        """``DELETE /v2/positions?cancel_orders=true``: one result per symbol (207 items)."""
+        working = {o.symbol for o in await self.open_orders()}
+        held = {p.symbol for p in await self.positions()}
+        try:
+            with self._translate("close all"):
+                response = await self._http.send(
+                    "DELETE",
+                    "/v2/positions",
+                    "DELETE /v2/positions",
+                    params={"cancel_orders": "true"},
+                )
+                items = response.json()
+        except BrokerError as err:
+            return [CloseResult(s, ok=False, error=str(err)) for s in sorted(working | held)]
+        results = {str(item["symbol"]): _close_item(item) for item in items}
+        for symbol in working - results.keys():
+            results[symbol] = CloseResult(symbol, ok=True)  # its orders were canceled
+        for result in results.values():
+            if not result.ok:
+                log.error("close all: %s failed: %s", result.symbol, result.error)
+        return [results[s] for s in sorted(results)]
+
+    async def account(self) -> Account:
+        """Equity, cash, buying power and yesterday's equity."""
+        with self._translate("account"):
+            raw = await self._http.get_json("/v2/account", "GET /v2/account")
+            return Account(
+                equity=dec(raw["equity"]),
+                cash=dec(raw["cash"]),
+                buying_power=dec(raw["buying_power"]),
+                last_equity=dec(raw["last_equity"]),
+            )
+
+
+def _position(raw: dict[str, Any]) -> Position:
+    quantity = abs(int(dec(raw["qty"])))
+    signed = -quantity if raw.get("side") == "short" else quantity
+    return Position(str(raw["symbol"]), signed, dec(raw["avg_entry_price"]))
+
+
+def _close_fill(raw: dict[str, Any]) -> Fill | None:
+    """The fill of a closing market order, if it filled already (it usually has not yet)."""
+    if not raw.get("filled_avg_price") or not raw.get("filled_at"):
+        return None
+    return Fill(
+        client_order_id=str(raw.get("client_order_id") or raw["id"]),
+        symbol=str(raw["symbol"]),
+        side=OrderSide(raw["side"]),
+        quantity=int(dec(raw["filled_qty"])),
+        price=dec(raw["filled_avg_price"]),
+        at=timestamp(raw["filled_at"]),
+        kind=FillKind.CLOSE,
+    )
+
+
+def _close_item(item: dict[str, Any]) -> CloseResult:
+    symbol = str(item["symbol"])
+    body = item.get("body") or {}
+    if 200 <= int(item.get("status", 0)) < 300:
+        try:
+            return CloseResult(symbol, ok=True, fill=_close_fill(body))
+        except (KeyError, ValueError):
+            return CloseResult(symbol, ok=True)
+    message = body.get("message") if isinstance(body, dict) else None
+    return CloseResult(symbol, ok=False, error=f"HTTP {item.get('status')}: {message or body}")
