@@ -51,10 +51,10 @@ class ReplyTo(Generic[R]):
         if self._done:
             return
         self._done = True
-        # The asker may have timed out and closed its end: a late reply is harmless.
+        # A late reply is harmless: the asker may have closed its end, or it left the reply in
+        # the 1-slot buffer, which is garbage once both ends are dropped.
         with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
             self._channel.send_nowait(outcome)
-        self._channel.close()
 
 
 @final
@@ -118,19 +118,19 @@ async def ask_via(
     send, receive = trio.open_memory_channel[tuple[R | None, BaseException | None]](1)
     reply_to: ReplyTo[R] = ReplyTo(send)
     msg = make_msg(reply_to)
-    with receive:
-        try:
-            if timer is not None and timer.running and _try_send(channel, msg):
-                timer.add(reply_to, peer, timeout)  # fast path: no cancel scope
+    try:
+        if timer is not None and timer.running and _try_send(channel, msg):
+            timer.add(reply_to, peer, timeout)  # fast path: no cancel scope
+            value, exc = await receive.receive()
+        else:
+            with trio.fail_after(timeout):
+                await channel.send(msg)
                 value, exc = await receive.receive()
-            else:
-                with trio.fail_after(timeout):
-                    await channel.send(msg)
-                    value, exc = await receive.receive()
-        except trio.TooSlowError:
-            raise AskTimeoutError(f"{peer!r} did not reply within {timeout} s") from None
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            raise ActorDeadError(peer) from None
+    except trio.TooSlowError:
+        receive.close()  # a reply still on its way finds the channel closed
+        raise AskTimeoutError(f"{peer!r} did not reply within {timeout} s") from None
+    except (trio.ClosedResourceError, trio.BrokenResourceError):
+        raise ActorDeadError(peer) from None
     if exc is not None:
         raise exc
     return cast("R", value)

@@ -1,0 +1,1 @@
+"""Benchmarks run by `finagent bench ...`: measurements for humans, not timed tests."""
