@@ -44,12 +44,13 @@ async def open_rig(
     *,
     policy: RetryPolicy = FAST,
     http_timeout: float = 5.0,
+    secret_key: str | None = None,
 ) -> AsyncIterator[AlpacaRig]:
     """Serve a fake Alpaca and wire an AlpacaBroker to it."""
     state = state or FakeAlpacaState()
     requests, retries = Counted([]), Counted([])
     with running_fake_alpaca(state) as url:
-        headers = alpaca_headers(state.key_id, state.secret_key)
+        headers = alpaca_headers(state.key_id, secret_key or state.secret_key)
         async with httpx.AsyncClient(base_url=url, headers=headers, timeout=http_timeout) as client:
             broker = AlpacaBroker(
                 client,
