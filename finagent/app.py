@@ -9,13 +9,22 @@ from __future__ import annotations
 import logging
 import signal
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
-from actors import Backoff, ChildSpec, Restart, Strategy, SupervisorSpec, open_supervisor
+from actors import (
+    Backoff,
+    ChildSpec,
+    Observer,
+    Restart,
+    Strategy,
+    SupervisorSpec,
+    open_supervisor,
+)
 from actors.watchdog import watchdog_factory
 from finagent import __version__
+from finagent.composition import CountingObserver, DaemonProbe, Parts, open_parts
 from finagent.domain.schedule import EntryValues, ScheduleError, apply_at_overrides
 from finagent.observability import (
     ActorObserver,
@@ -31,9 +40,18 @@ from finagent.services.schedule_plan import check_zone, compile_entries
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from finagent.adapters.clocks import VirtualClock
     from finagent.settings import Settings
 
-__all__ = ["KNOWN_JOB_TYPES", "StartupError", "run_daemon", "run_daemon_blocking", "validate"]
+__all__ = [
+    "KNOWN_JOB_TYPES",
+    "DaemonOptions",
+    "DaemonProbe",
+    "StartupError",
+    "run_daemon",
+    "run_daemon_blocking",
+    "validate",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +69,19 @@ class StartupError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class DaemonOptions:
-    """Per-run choices that are not settings (CLI one-offs)."""
+    """Per-run choices that are not settings (CLI one-offs and the simulator's knobs).
+
+    ``clock``: a virtual clock to run on (simulate); None anchors the sim timeline in the DB.
+    ``inline``: SQLite on the Trio thread (virtual time, trio #456); no HTTP server.
+    ``crash_rate``: seeded random service crashes per job (simulate --crash-rate).
+    ``probe``: filled with the running parts once the tree is up (simulate's report).
+    """
 
     at_overrides: Sequence[str] = ()
+    clock: VirtualClock | None = None
+    inline: bool = False
+    crash_rate: float = 0.0
+    probe: DaemonProbe | None = None
 
 
 def schedule_values(settings: Settings, at_overrides: Sequence[str] = ()) -> dict[str, EntryValues]:
@@ -90,9 +118,23 @@ def validate(settings: Settings, at_overrides: Sequence[str] = ()) -> None:
         raise StartupError(str(exc)) from None
 
 
-def _supervisor_spec(settings: Settings, observer: ActorObserver) -> SupervisorSpec:
+def _supervisor_spec(settings: Settings, observer: Observer, parts: Parts) -> SupervisorSpec:
     sup = settings.supervision
-    children = [
+    backoff = Backoff(base=sup.backoff_base_s, max=sup.backoff_max_s)
+    services = SupervisorSpec(
+        "services",
+        [ChildSpec(name, stage.run, mailbox_size=256) for name, stage in parts.stages.items()]
+        + [ChildSpec("trading_watch", parts.watch.run, shutdown_timeout=1.0)],
+        strategy=Strategy.ONE_FOR_ONE,
+        max_restarts=max(sup.max_restarts, parts.restart_allowance),
+        max_seconds=sup.max_seconds,
+        backoff=backoff,
+    )
+    children: list[ChildSpec[Any] | SupervisorSpec] = [
+        ChildSpec("persistence", parts.persistence, shutdown_timeout=1.0),
+        ChildSpec("dispatcher", parts.pump.run, shutdown_timeout=1.0),
+        services,
+        ChildSpec("scheduler", parts.scheduler.run, shutdown_timeout=1.0),
         ChildSpec("heartbeat", Heartbeat(interval_s=30.0).run, restart=Restart.PERMANENT),
         # The watchdog holds no state: cancelling it at once is a clean stop.
         ChildSpec("watchdog", watchdog_factory(observer, 1.0), shutdown_timeout=0.0),
@@ -103,7 +145,7 @@ def _supervisor_spec(settings: Settings, observer: ActorObserver) -> SupervisorS
         strategy=Strategy.REST_FOR_ONE,
         max_restarts=sup.max_restarts,
         max_seconds=sup.max_seconds,
-        backoff=Backoff(base=sup.backoff_base_s, max=sup.backoff_max_s),
+        backoff=backoff,
     )
 
 
@@ -119,15 +161,23 @@ async def run_daemon(
     Reports the bound metrics port (or None when metrics are off) once everything started.
     """
     stop = stop if stop is not None else trio.Event()
-    metrics = Metrics(__version__)
-    observer = ActorObserver(metrics)
+    metrics = Metrics(__version__, process_collectors=not options.inline)
+    observer = CountingObserver(ActorObserver(metrics))
     readiness = Readiness()
     log.info(
         "finagent %s starting (feed=%s, broker=%s)", __version__, settings.feed, settings.broker
     )
-    async with trio.open_nursery() as nursery:
+    entries = compile_entries(
+        schedule_values(settings, options.at_overrides),
+        known_job_types=KNOWN_JOB_TYPES,
+        exchange_tz=settings.exchange.timezone,
+    )
+    async with (
+        open_parts(settings, options, metrics, entries) as parts,
+        trio.open_nursery() as nursery,
+    ):
         port: int | None = None
-        if settings.metrics.enabled:
+        if settings.metrics.enabled and not options.inline:
             port = await nursery.start(
                 serve_http,
                 settings.metrics.host,
@@ -135,10 +185,13 @@ async def run_daemon(
                 metrics.registry,
                 readiness,
             )
-        async with open_supervisor(_supervisor_spec(settings, observer), observer) as tree:
+        spec = _supervisor_spec(settings, observer, parts)
+        async with open_supervisor(spec, observer, parts.rng) as tree:
             for check in ("recovery", "scheduler", "db_writable"):
                 readiness.set(check)
             log.info("supervision tree '%s' running", tree.name)
+            if options.probe is not None:
+                options.probe.attach(parts, observer)
             task_status.started(port)
             await stop.wait()
             log.info("stopping: shutting the supervision tree down in reverse order")

@@ -1,0 +1,257 @@
+"""The daemon's parts, built from settings: adapters, the writer, the pump and the stages.
+
+Split out of ``app.py`` (the composition root) to keep each module small; only ``app`` and the
+CLI import it. Everything concrete is picked here: the SQLite store, the simulated market,
+the paper broker, the exchange calendar and the clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any, final
+
+import trio
+
+from actors.events import ActorRestarted
+from finagent.adapters.clocks import VirtualClock
+from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
+from finagent.adapters.paper_broker import PaperBroker, open_paper_broker
+from finagent.adapters.sim_market import SimMarket
+from finagent.adapters.sqlite_state import SimAnchor, SqliteTradingStore
+from finagent.domain.gaps import ScanRules
+from finagent.domain.jobs import QueuePolicy
+from finagent.domain.market import Session
+from finagent.domain.planning import PlanRules
+from finagent.domain.risk import RiskProfile
+from finagent.domain.scoring import ScoreWeights
+from finagent.services.execution import Executor
+from finagent.services.persistence import JobWriter, PersistentJobQueue, WriteRequest
+from finagent.services.planner import Planner
+from finagent.services.pump import JobPump
+from finagent.services.reporter import Reporter
+from finagent.services.risk import RiskGuard
+from finagent.services.scanner import Scanner
+from finagent.services.scheduler import Scheduler
+from finagent.services.scoring import Scoring
+from finagent.services.stage import Chaos, JobHandler, Stage, StageStats
+from finagent.services.trading_state import TradingSwitch, TradingWatch, WriterRecords
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+    from pathlib import Path
+
+    from actors import ActorContext, Observer
+    from actors.events import LifecycleEvent
+    from finagent.domain.schedule import Entry
+    from finagent.observability import Metrics
+    from finagent.settings import Settings
+
+__all__ = [
+    "CountingObserver",
+    "DaemonProbe",
+    "Parts",
+    "broker_path",
+    "open_parts",
+    "sim_session_for",
+]
+
+log = logging.getLogger(__name__)
+
+#: job type -> the stage actor that handles it
+ROUTES = {
+    "scan": "scanner",
+    "score": "scoring",
+    "plan": "planner",
+    "risk": "risk",
+    "execute": "execution",
+    "time_stop": "execution",
+    "flatten": "execution",
+    "report": "reporter",
+}
+
+
+@final
+class CountingObserver:
+    """Forwards lifecycle events and counts restarts per actor (for the simulate report)."""
+
+    def __init__(self, inner: Observer) -> None:
+        self._inner = inner
+        self.restarts: dict[str, int] = {}
+
+    def on_event(self, event: LifecycleEvent) -> None:
+        """Count restarts, then forward."""
+        if isinstance(event, ActorRestarted):
+            self.restarts[event.name] = self.restarts.get(event.name, 0) + 1
+        self._inner.on_event(event)
+
+
+@dataclass
+class Parts:
+    """Everything the supervision tree runs, and what a probe may inspect."""
+
+    persistence: Callable[[ActorContext[object]], Coroutine[Any, Any, None]]
+    queue: PersistentJobQueue
+    records: WriterRecords
+    pump: JobPump
+    stages: dict[str, Stage]
+    watch: TradingWatch
+    scheduler: Scheduler
+    broker: PaperBroker
+    market: SimMarket
+    clock: VirtualClock
+    switch: TradingSwitch
+    executor: Executor
+    reporter: Reporter
+    chaos: Chaos | None
+    stats: StageStats
+    rng: Callable[[], float]
+    restart_allowance: int = 0
+
+
+@dataclass
+class DaemonProbe:
+    """Filled by ``run_daemon`` once the tree runs: lets the simulator read the parts."""
+
+    parts: Parts | None = None
+    observer: CountingObserver | None = None
+    started: trio.Event = field(default_factory=trio.Event)
+
+    def attach(self, parts: Parts, observer: CountingObserver) -> None:
+        """Record the running parts."""
+        self.parts = parts
+        self.observer = observer
+        self.started.set()
+
+
+def broker_path(db_path: Path) -> Path:
+    """The paper broker's own database next to the job database."""
+    return db_path.with_name(db_path.stem + ".paper.db")
+
+
+def sim_session_for(calendar: XcalsExchangeCalendar) -> Callable[[date], Session | None]:
+    """The simulated market's sessions from the exchange calendar (holidays, early closes)."""
+    cache: dict[date, Session | None] = {}
+
+    def session_for(day: date) -> Session | None:
+        if day not in cache:
+            found = calendar.sessions(day, day)
+            cache[day] = Session(day, found[0].open, found[0].close) if found else None
+        return cache[day]
+
+    return session_for
+
+
+def _anchored_clock(store: SqliteTradingStore, settings: Settings) -> VirtualClock:
+    wall = time.time()
+    start = settings.sim.start
+    sim_start = datetime.fromisoformat(start).timestamp() if start else wall
+    anchor = store.anchor(SimAnchor(wall, sim_start, settings.sim.speed))
+    now = datetime.fromtimestamp(anchor.virtual(wall), UTC)
+    log.info("sim timeline: %s at %gx (anchored in the database)", now.isoformat(), anchor.speed)
+    return VirtualClock(now, speed=anchor.speed)
+
+
+def _profile(settings: Settings) -> RiskProfile:
+    r = settings.risk
+    return RiskProfile(
+        risk_per_trade_pct=r.risk_per_trade_pct,
+        max_open_positions=r.max_open_positions,
+        max_notional_per_position=r.max_notional_per_position,
+        max_gross_exposure=r.max_gross_exposure,
+        max_daily_loss=r.max_daily_loss,
+        max_orders_per_minute=r.max_orders_per_minute,
+        allowed_sides=tuple(r.allowed_sides),
+        pdt_equity_floor=r.pdt_equity_floor,
+        enforce_pdt=r.enforce_pdt,
+        starting_equity=r.starting_equity,
+        min_price=settings.scan.min_price,
+        max_price=settings.scan.max_price,
+    )
+
+
+def _persistence(
+    writer: JobWriter, receive: trio.MemoryReceiveChannel[WriteRequest]
+) -> Callable[[ActorContext[object]], Coroutine[Any, Any, None]]:
+    async def persistence(ctx: ActorContext[object]) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer.serve, receive)
+            await ctx.stopping.wait()
+            nursery.cancel_scope.cancel()
+
+    return persistence
+
+
+@asynccontextmanager
+async def open_parts(
+    settings: Settings, options: Any, metrics: Metrics, entries: Sequence[Entry]
+) -> AsyncIterator[Parts]:
+    """Open the store, market, broker and clock; build every actor; close them on exit."""
+    s = settings
+    store = SqliteTradingStore.open(
+        s.db_path, synchronous=s.sqlite.synchronous, busy_timeout_ms=s.sqlite.busy_timeout_ms
+    )
+    try:
+        clock = options.clock or _anchored_clock(store, s)
+        calendar = XcalsExchangeCalendar(s.exchange.calendar)
+        market = SimMarket(
+            symbols=s.sim.symbols, seed=s.sim.seed, session_for=sim_session_for(calendar)
+        )
+        q = s.queue
+        policy = QueuePolicy(q.lease_s, q.max_attempts, q.retry_base_s, q.retry_max_s)
+        send, receive = trio.open_memory_channel[WriteRequest](1024)
+        writer = JobWriter(
+            store, policy, clock.timestamp, inline=options.inline, retain_done_s=q.retain_done_s
+        )
+        queue = PersistentJobQueue(send)
+        records = WriterRecords(send)
+        async with open_paper_broker(
+            broker_path(s.db_path), market, clock,
+            slippage_bps=s.paper.slippage_bps,
+            commission_per_share=s.paper.commission_per_share,
+            starting_equity=s.risk.starting_equity,
+        ) as broker:  # fmt: skip
+            switch = TradingSwitch()
+            chaos = Chaos(options.crash_rate, s.sim.seed) if options.crash_rate > 0 else None
+            stats = StageStats()
+            scan = s.scan
+            rules = ScanRules(scan.min_gap_pct, scan.min_price, scan.max_price,
+                              scan.min_premarket_volume, scan.min_relative_volume,
+                              scan.max_candidates)  # fmt: skip
+            p = s.plan
+            plan_rules = PlanRules(p.range_minutes, p.stop_mode, p.atr_multiple, p.target_r,
+                                   p.time_stop_minutes, p.flatten_minutes_before_close)  # fmt: skip
+            executor = Executor(broker, clock, switch, metrics)
+            reporter = Reporter(broker, records)
+            handlers: dict[str, JobHandler] = {
+                "scanner": Scanner(market, market, rules, clock, metrics),
+                "scoring": Scoring(ScoreWeights(), scan.max_candidates, p.range_minutes),
+                "planner": Planner(market, plan_rules),
+                "risk": RiskGuard(broker, _profile(s), clock, switch),
+                "execution": executor,
+                "reporter": reporter,
+            }
+            stages = {
+                name: Stage(h, queue, clock.timestamp, metrics=metrics, chaos=chaos, stats=stats)
+                for name, h in handlers.items()
+            }
+            pump = JobPump(
+                queue, ROUTES, clock,
+                poll_s=3600.0 if options.inline else q.poll_s,
+                metrics=metrics, deadline=clock.trio_deadline,
+            )  # fmt: skip
+            writer.listen(pump.on_commit)
+            watch = TradingWatch(switch, records, queue, broker, clock, metrics=metrics)
+            scheduler = Scheduler(entries, calendar, clock, queue)
+            rng = random.Random(f"supervision:{s.sim.seed}").random
+            yield Parts(
+                _persistence(writer, receive), queue, records, pump, stages, watch, scheduler,
+                broker, market, clock, switch, executor, reporter, chaos, stats, rng,
+                restart_allowance=10_000 if chaos is not None else 0,
+            )  # fmt: skip
+    finally:
+        store.close()

@@ -1,0 +1,96 @@
+"""The trading-records port: trading state, daily reports and the session's job trail.
+
+These rows live in the job database and are written by the single writer: each operation is a
+frozen dataclass the persistence actor hands to the store with the job operations (the store
+applies them after the batch's job transaction, in the same call). The CLI's ``halt`` and
+``resume`` are the one outside writer: a short transaction on the control row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = [
+    "Control",
+    "GetReport",
+    "JobTrail",
+    "PutReport",
+    "ReadControl",
+    "SessionJobs",
+    "TradingOp",
+    "TradingRecords",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """The operator's kill switch: a trading state and a flatten request counter."""
+
+    state: str = "active"
+    flatten_seq: int = 0
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class JobTrail:
+    """One stored job of a session, as the reporter reads it."""
+
+    type: str
+    key: str
+    status: str
+    attempts: int
+    payload: Mapping[str, Any]
+    created_at: float
+    run_at: float
+    finished_at: float | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadControl:
+    """Read the control row. Result: ``Control``."""
+
+
+@dataclass(frozen=True, slots=True)
+class PutReport:
+    """Store (replace) a session's daily report. Result: ``None``."""
+
+    session_date: str
+    report: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class GetReport:
+    """Read a session's daily report. Result: ``Mapping | None``."""
+
+    session_date: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionJobs:
+    """Every job whose key names the session date. Result: ``list[JobTrail]``."""
+
+    session_date: str
+
+
+TradingOp = ReadControl | PutReport | GetReport | SessionJobs
+
+
+class TradingRecords(Protocol):
+    """What the services read and write besides jobs; durable when each call returns."""
+
+    async def control(self) -> Control:
+        """The current control row."""
+        ...
+
+    async def put_report(self, session_date: str, report: Mapping[str, Any]) -> None:
+        """Store a session's daily report (a re-run replaces it)."""
+        ...
+
+    async def session_jobs(self, session_date: str) -> list[JobTrail]:
+        """Every job of the session, oldest first."""
+        ...

@@ -1,0 +1,160 @@
+"""Execution: send approved brackets once, follow them, and close them in time.
+
+Owns nothing durable: the execute job is the order intent (stored before anything is sent) and
+the broker holds the orders. Receives ``execute``, ``time_stop`` and ``flatten`` jobs. Emits a
+delayed ``time_stop:<date>:<symbol>`` job per order sent. Restart: permanent.
+
+Rules:
+- ``client_order_id`` derives from the execute job key (<= 48 chars), so a re-run can never
+  open a second position.
+- On every start it reconciles with the broker (open orders, positions) before sending.
+- Before any submit it asks ``order_by_client_id``: an order the broker has is adopted, never
+  resent. After an unknown outcome (``BrokerUnavailable``) it asks again; still unknown fails
+  the job for a retry.
+- No entry goes out unless the trading state allows it (``risk.may_submit``) and the plan's
+  time stop is still ahead. Closing (time stop, flatten) is never blocked.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, final
+
+from finagent.domain.errors import BrokerUnavailable, OrderRejected
+from finagent.domain.jobs import NewJob
+from finagent.domain.orders import BracketOrder, BrokerOrder, OrderStatus, bracket_for
+from finagent.domain.pipeline import decision_from_json, session_to_json, time_stop_key
+from finagent.domain.risk import may_submit
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from finagent.domain.jobs import Job
+    from finagent.observability import Metrics
+    from finagent.ports.broker import Broker
+    from finagent.ports.clock import Clock
+    from finagent.services.trading_state import TradingSwitch
+
+__all__ = ["Executor"]
+
+log = logging.getLogger(__name__)
+
+
+@final
+class Executor:
+    """JobHandler for ``execute``, ``time_stop`` and ``flatten``."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        clock: Clock,
+        switch: TradingSwitch,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._broker = broker
+        self._clock = clock
+        self._switch = switch
+        self._metrics = metrics
+        self.reconciled = 0
+
+    async def start(self) -> None:
+        """Reconcile with the broker before anything new is sent."""
+        orders = await self._broker.open_orders()
+        positions = await self._broker.positions()
+        self.reconciled += 1
+        log.info(
+            "execution reconciled: %d open order(s), %d position(s) at the broker",
+            len(orders),
+            len(positions),
+            extra={"open_orders": [o.client_order_id for o in orders]},
+        )
+
+    async def handle(self, job: Job) -> Sequence[NewJob]:
+        """Dispatch on the job type."""
+        if job.type == "execute":
+            return await self._execute(job)
+        if job.type == "time_stop":
+            await self._time_stop(job)
+        else:
+            await self._flatten(job)
+        return []
+
+    async def _execute(self, job: Job) -> Sequence[NewJob]:
+        d = decision_from_json(job.payload)
+        if not d.decision.approved:
+            return []
+        plan = d.plan
+        order = bracket_for(plan, d.decision.quantity, job.key)
+        found = await self._broker.order_by_client_id(order.client_order_id)
+        if found is not None:
+            log.info(
+                "adopting %s: the broker already has it (%s)", found.client_order_id, found.status
+            )
+        else:
+            now = self._clock.now()
+            if not may_submit(self._switch.state, reduces_exposure=False):
+                log.warning(
+                    "not sending %s: trading is %s", order.client_order_id, self._switch.state
+                )
+                return []
+            if now >= plan.time_stop_at:
+                log.warning("not sending %s: its time stop has passed", order.client_order_id)
+                return []
+            sent = await self._submit(order.client_order_id, order)
+            if sent is None:
+                return []
+            found = sent
+        payload = {
+            **session_to_json(d.session),
+            "symbol": plan.symbol,
+            "client_order_id": found.client_order_id,
+        }
+        run_at = plan.time_stop_at.timestamp()
+        return [NewJob("time_stop", time_stop_key(d.session, plan.symbol), payload, run_at=run_at)]
+
+    async def _submit(self, cid: str, order: BracketOrder) -> BrokerOrder | None:
+        try:
+            sent = await self._broker.submit(order)
+        except OrderRejected as exc:
+            log.warning("broker rejected %s: %s", cid, exc)
+            self._count(order.side.value, "rejected")
+            return None
+        except BrokerUnavailable:
+            known = await self._broker.order_by_client_id(cid)
+            if known is None:
+                raise
+            sent = known
+        log.info(
+            "sent %s: %s %d %s entry %s stop %s target %s",
+            cid, order.side, order.quantity, order.symbol, order.entry, order.stop_loss,
+            order.take_profit,
+        )  # fmt: skip
+        self._count(order.side.value, "submitted")
+        return sent
+
+    async def _time_stop(self, job: Job) -> None:
+        cid = job.payload.get("client_order_id")
+        if isinstance(cid, str):
+            order = await self._broker.order_by_client_id(cid)
+            if order is not None and order.status.is_open:
+                result = await self._broker.close(order.symbol)
+                log.info("time stop %s: closed %s (ok=%s)", cid, order.symbol, result.ok)
+                self._count(order.order.side.value, "time_stop")
+            return
+        # The scheduled sweep: no new positions this late, cancel every working entry.
+        for order in await self._broker.open_orders():
+            if order.status is OrderStatus.PENDING:
+                await self._broker.cancel(order.client_order_id)
+                log.info("time stop: canceled working entry %s", order.client_order_id)
+                self._count(order.order.side.value, "canceled")
+
+    async def _flatten(self, job: Job) -> None:
+        results = await self._broker.close_all()
+        closed = [r.symbol for r in results if r.ok]
+        log.info(
+            "flatten (%s): closed %d symbol(s)", job.key, len(closed), extra={"closed": closed}
+        )
+
+    def _count(self, side: str, status: str) -> None:
+        if self._metrics is not None:
+            self._metrics.orders.labels(side, status).inc()

@@ -1,0 +1,150 @@
+"""The reporter: the session's daily report, written to the database and logged.
+
+Owns nothing. Receives ``report`` jobs (the schedule's, after the close). Reads the session's
+job trail (candidates, plans, decisions) and the broker's orders, and stores one report per
+session (a re-run replaces it). Emits nothing. Restart: permanent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import TYPE_CHECKING, Any, final
+
+from finagent.domain.orders import BrokerOrder, Fill, FillKind, OrderSide, client_order_id
+from finagent.domain.pipeline import session_from_json
+from finagent.domain.pnl import round_trips
+from finagent.domain.report import summarize
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from finagent.domain.jobs import Job, NewJob
+    from finagent.domain.orders import Position
+    from finagent.ports.broker import Broker
+    from finagent.ports.trading import JobTrail, TradingRecords
+
+__all__ = ["Reporter", "build_report", "fills_of"]
+
+log = logging.getLogger(__name__)
+
+
+def fills_of(order: BrokerOrder) -> list[Fill]:
+    """The entry and exit fills a bracket had (commission not known from the order)."""
+    o = order.order
+    out: list[Fill] = []
+    if order.filled_price is not None and order.filled_at is not None:
+        side = OrderSide.entering(o.side)
+        out.append(Fill(o.client_order_id, o.symbol, side, o.quantity, order.filled_price,
+                        order.filled_at, FillKind.ENTRY))  # fmt: skip
+        if order.exit_price is not None and order.closed_at is not None:
+            kind = order.exit_kind or FillKind.CLOSE
+            out.append(Fill(o.client_order_id, o.symbol, OrderSide.exiting(o.side), o.quantity,
+                            order.exit_price, order.closed_at, kind))  # fmt: skip
+    return out
+
+
+def _order_json(order: BrokerOrder) -> dict[str, Any]:
+    o = order.order
+    return {
+        "client_order_id": o.client_order_id,
+        "symbol": o.symbol,
+        "side": o.side.value,
+        "qty": o.quantity,
+        "entry": str(o.entry),
+        "stop": str(o.stop_loss),
+        "target": str(o.take_profit),
+        "status": order.status.value,
+        "filled_price": None if order.filled_price is None else str(order.filled_price),
+        "exit_price": None if order.exit_price is None else str(order.exit_price),
+        "exit_kind": None if order.exit_kind is None else order.exit_kind.value,
+    }
+
+
+def _payload(trail: Sequence[JobTrail], job_type: str) -> dict[str, Any]:
+    found = [t for t in trail if t.type == job_type and t.status == "done"]
+    return dict(found[-1].payload) if found else {}
+
+
+def build_report(
+    session_date: str,
+    trail: Sequence[JobTrail],
+    orders: Sequence[BrokerOrder],
+    positions: Sequence[Position],
+) -> dict[str, Any]:
+    """The daily report: candidates, plans, decisions, orders, fills and P&L of a session."""
+    from datetime import date
+
+    candidates = [c["symbol"] for c in _payload(trail, "score").get("candidates", [])]
+    scores = _payload(trail, "plan").get("scores", [])
+    risk = _payload(trail, "risk")
+    decisions = [t.payload for t in trail if t.type == "execute"]
+    rejected: Counter[str] = Counter()
+    for d in decisions:
+        if not d.get("approved"):
+            rejected.update(r["code"] for r in d.get("reasons", []))
+    fills = sorted(
+        (f for o in orders for f in fills_of(o)), key=lambda f: (f.at, f.client_order_id)
+    )
+    summary = summarize(date.fromisoformat(session_date), round_trips(fills))
+    statuses = Counter(t.status for t in trail)
+    return {
+        "date": session_date,
+        "candidates": len(candidates),
+        "candidate_symbols": candidates,
+        "ranked": scores,
+        "plans": len(risk.get("plans", [])),
+        "unplanned": risk.get("unplanned", []),
+        "approved": sum(1 for d in decisions if d.get("approved")),
+        "rejected": dict(sorted(rejected.items())),
+        "orders": [_order_json(o) for o in orders],
+        "fills": len(fills),
+        "trades": summary.trades,
+        "wins": summary.wins,
+        "losses": summary.losses,
+        "hit_rate": None if summary.hit_rate is None else str(summary.hit_rate),
+        "pnl": str(summary.net_pnl),
+        "max_drawdown": str(summary.max_drawdown),
+        "open_positions": [
+            {"symbol": p.symbol, "qty": p.quantity, "avg_price": str(p.avg_price)}
+            for p in positions
+        ],
+        "jobs": dict(sorted(statuses.items())),
+        "dead_jobs": [t.key for t in trail if t.status == "dead"],
+    }
+
+
+@final
+class Reporter:
+    """JobHandler for ``report``: build the report, store it, log it."""
+
+    def __init__(self, broker: Broker, records: TradingRecords) -> None:
+        self._broker = broker
+        self._records = records
+
+    async def start(self) -> None:
+        """Nothing to recover."""
+
+    async def handle(self, job: Job) -> Sequence[NewJob]:
+        """Report the job's session."""
+        day = session_from_json(job.payload).date.isoformat()
+        report = await self.report(day)
+        log.info(
+            "daily report %s: %d candidate(s), %d plan(s), %d approved, %d order(s), P&L %s",
+            day, report["candidates"], report["plans"], report["approved"],
+            len(report["orders"]), report["pnl"], extra={"report": report},
+        )  # fmt: skip
+        return []
+
+    async def report(self, day: str) -> dict[str, Any]:
+        """Build and store the report of session ``day`` (ISO date)."""
+        trail = await self._records.session_jobs(day)
+        orders: list[BrokerOrder] = []
+        for t in trail:
+            if t.type == "execute" and t.payload.get("approved"):
+                found = await self._broker.order_by_client_id(client_order_id(t.key))
+                if found is not None:
+                    orders.append(found)
+        report = build_report(day, trail, orders, await self._broker.positions())
+        await self._records.put_report(day, report)
+        return report

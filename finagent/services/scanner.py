@@ -1,0 +1,91 @@
+"""The scanner: the pre-market gap scan over the whole universe.
+
+Owns nothing. Receives ``scan`` jobs (via its Stage). Emits one ``score:<date>`` job with every
+candidate and its catalysts. Restart: permanent. Snapshots are taken at the job's scheduled
+time, not at the moment it runs, so a retried scan finds the same candidates.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, final
+
+from finagent.domain.gaps import GapCandidate, ScanRules, attach_catalysts, scan
+from finagent.domain.jobs import NewJob
+from finagent.domain.pipeline import (
+    candidate_to_json,
+    session_from_json,
+    session_to_json,
+    stage_key,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from finagent.domain.jobs import Job
+    from finagent.observability import Metrics
+    from finagent.ports.clock import Clock
+    from finagent.ports.market import MarketData
+    from finagent.ports.news import News
+
+__all__ = ["Scanner", "scan_at"]
+
+log = logging.getLogger(__name__)
+
+_NEWS_LOOKBACK = timedelta(hours=24)
+
+
+async def scan_at(
+    market: MarketData, news: News, rules: ScanRules, at: datetime
+) -> list[GapCandidate]:
+    """Every gap candidate of the universe as of ``at``, with its catalyst headlines."""
+    symbols = await market.universe(at.date())
+    found = scan(await market.snapshots(symbols, at), rules)
+    if not found:
+        return []
+    headlines = await news.headlines([c.symbol for c in found], at - _NEWS_LOOKBACK, at)
+    return attach_catalysts(found, headlines)
+
+
+@final
+class Scanner:
+    """JobHandler for ``scan``: snapshots → ``gaps.scan`` → catalysts → one score job."""
+
+    def __init__(
+        self,
+        market: MarketData,
+        news: News,
+        rules: ScanRules,
+        clock: Clock,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._market = market
+        self._news = news
+        self._rules = rules
+        self._clock = clock
+        self._metrics = metrics
+
+    async def start(self) -> None:
+        """Nothing to recover."""
+
+    async def handle(self, job: Job) -> Sequence[NewJob]:
+        """Scan as of the scheduled time (or now) and hand every candidate to scoring."""
+        session = session_from_json(job.payload)
+        planned = job.payload.get("scheduled_for")
+        at = datetime.fromisoformat(planned) if isinstance(planned, str) else self._clock.now()
+        started = time.perf_counter()
+        found = await scan_at(self._market, self._news, self._rules, at)
+        if self._metrics is not None:
+            self._metrics.scan_duration.observe(time.perf_counter() - started)
+            self._metrics.scan_candidates.set(len(found))
+        log.info(
+            "scan %s: %d candidate(s) as of %s",
+            session.date,
+            len(found),
+            at.isoformat(),
+            extra={"candidates": [c.symbol for c in found]},
+        )
+        payload = {**session_to_json(session), "candidates": [candidate_to_json(c) for c in found]}
+        return [NewJob("score", stage_key("score", session), payload)]

@@ -1,0 +1,155 @@
+"""One pipeline step as an actor: receive a leased ``Job``, handle it, complete it with outputs.
+
+Every trading service (scanner, scoring, planner, risk, execution, reporter) is a ``JobHandler``
+run by a :class:`Stage`. The stage validates the payload (a bad one goes to dead, never
+retried), calls the handler, and completes the job together with the handler's output jobs in
+one queue call. A handler error fails the job with back-off (dead past ``max_attempts``).
+:class:`Chaos` injects seeded crashes (``finagent simulate --crash-rate``) before or after the
+handler: the job is failed back to pending and the actor dies, so supervision restarts it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import TYPE_CHECKING, Protocol, final
+
+from finagent.domain.jobs import Job, JobStatus, LeaseLostError, NewJob
+from finagent.domain.pipeline import PayloadError, validate
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from actors import ActorContext
+    from finagent.observability import Metrics
+    from finagent.ports.queue import JobQueue
+
+__all__ = ["Chaos", "InjectedCrash", "JobHandler", "Stage", "StageStats"]
+
+log = logging.getLogger(__name__)
+
+
+class InjectedCrash(RuntimeError):
+    """A crash injected on purpose to exercise supervision."""
+
+
+class JobHandler(Protocol):
+    """A pipeline step: the output jobs for one input job."""
+
+    async def start(self) -> None:
+        """Called at every (re)start of the actor, before the first job."""
+        ...
+
+    async def handle(self, job: Job) -> Sequence[NewJob]:
+        """Do the job's work; the returned jobs are enqueued as the job completes."""
+        ...
+
+
+@final
+class Chaos:
+    """Seeded random crashes: each job is crashed with probability ``rate``, twice at most."""
+
+    def __init__(self, rate: float, seed: int) -> None:
+        self.rate = rate
+        self._rng = random.Random(f"chaos:{seed}")
+        self.crashes = 0
+
+    def roll(self, job: Job, where: str) -> None:
+        """Raise :class:`InjectedCrash` with probability ``rate`` (not past the 2nd attempt)."""
+        if self.rate > 0 and job.attempts <= 2 and self._rng.random() < self.rate:
+            self.crashes += 1
+            raise InjectedCrash(f"injected crash {where} {job.type} job {job.key}")
+
+
+@final
+class StageStats:
+    """Wall-clock handling times (seconds) of every stage, for the simulate report."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+
+    def add(self, seconds: float) -> None:
+        """Record one job's handling time."""
+        self.samples.append(seconds)
+
+
+@final
+class Stage:
+    """Runs a JobHandler. Receives Job (leased). Emits the handler's jobs. Restart: permanent."""
+
+    def __init__(
+        self,
+        handler: JobHandler,
+        queue: JobQueue,
+        now: Callable[[], float],
+        *,
+        metrics: Metrics | None = None,
+        chaos: Chaos | None = None,
+        stats: StageStats | None = None,
+    ) -> None:
+        self._handler = handler
+        self._queue = queue
+        self._now = now
+        self._metrics = metrics
+        self._chaos = chaos
+        self._stats = stats
+
+    async def run(self, ctx: ActorContext[Job]) -> None:
+        """Actor body: start the handler, then serve jobs until the inbox ends."""
+        await self._handler.start()
+        async for job in ctx.inbox:
+            await self.process(job)
+
+    async def process(self, job: Job) -> None:
+        """Handle one leased job and settle it (complete, retry or dead)."""
+        started = time.perf_counter()
+        owner = job.lease_owner or ""
+        try:
+            validate(job.type, job.payload)
+        except PayloadError as exc:
+            log.error("job %s has a bad payload: %s", job.key, exc)
+            await self._fail(job, owner, str(exc), retryable=False)
+            return
+        try:
+            if self._chaos is not None:
+                self._chaos.roll(job, "before")
+            outputs = list(await self._handler.handle(job))
+            if self._chaos is not None:
+                self._chaos.roll(job, "after")
+        except InjectedCrash as exc:
+            await self._fail(job, owner, str(exc), retryable=True)
+            raise
+        except PayloadError as exc:
+            await self._fail(job, owner, str(exc), retryable=False)
+            return
+        except Exception as exc:
+            log.warning("job %s failed: %s", job.key, exc, exc_info=True)
+            await self._fail(job, owner, f"{type(exc).__name__}: {exc}", retryable=True)
+            return
+        try:
+            await self._queue.complete(job.id, owner, outputs)
+        except LeaseLostError as exc:
+            log.warning("job %s finished after its lease was lost: %s", job.key, exc)
+            return
+        self._done(job, outputs, time.perf_counter() - started)
+
+    def _done(self, job: Job, outputs: Sequence[NewJob], seconds: float) -> None:
+        if self._stats is not None:
+            self._stats.add(seconds)
+        m = self._metrics
+        if m is not None:
+            m.jobs_completed.labels(job.type).inc()
+            m.job_latency.labels(job.type).observe(max(0.0, self._now() - job.created_at))
+            for out in outputs:
+                m.jobs_enqueued.labels(out.type).inc()
+
+    async def _fail(self, job: Job, owner: str, error: str, *, retryable: bool) -> None:
+        try:
+            after = await self._queue.fail(job.id, owner, error, retryable=retryable)
+        except LeaseLostError:
+            return
+        if self._metrics is not None:
+            self._metrics.jobs_failed.labels(job.type).inc()
+            if after.status is JobStatus.DEAD:
+                self._metrics.jobs_dead.labels(job.type).inc()

@@ -1,0 +1,148 @@
+"""``finagent simulate``: the real daemon on the simulated market, in virtual time.
+
+The same ``app.run_daemon`` wiring and actors as ``finagent up``, under a Trio ``MockClock``
+(autojump for ``--speed max``, ``rate=N`` otherwise) with SQLite inline (trio #456), from
+before the pre-market scan until the daily report after the close.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import trio
+import trio.testing
+
+from finagent.adapters.clocks import VirtualClock
+from finagent.app import DaemonOptions, run_daemon
+from finagent.composition import DaemonProbe
+
+if TYPE_CHECKING:
+    from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
+    from finagent.domain.schedule import Session
+    from finagent.settings import Settings
+
+__all__ = ["SimulationError", "find_session", "run_simulation"]
+
+_LEAD = timedelta(minutes=35)  # start before the pre-market scan (open - 30m)
+_TAIL = timedelta(minutes=10)  # the report runs at close + 5m
+
+
+class SimulationError(Exception):
+    """The simulation cannot run as asked (e.g. a holiday); one line."""
+
+
+def find_session(calendar: XcalsExchangeCalendar, day: date | None, today: date) -> Session:
+    """The session on ``day``, or the next session after ``today``."""
+    if day is not None:
+        found = calendar.sessions(day, day)
+        if not found:
+            raise SimulationError(f"{day.isoformat()} is not a trading session on {calendar.name}")
+        return found[0]
+    upcoming = calendar.sessions(today + timedelta(days=1), today + timedelta(days=14))
+    return upcoming[0]
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    if not samples:
+        return 0.0
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
+    return ordered[index]
+
+
+def run_simulation(
+    settings: Settings,
+    session: Session,
+    *,
+    speed: float | None = None,
+    crash_rate: float = 0.0,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Simulate one session; returns the report (see ``docs/pipeline.md``)."""
+    clock = (
+        trio.testing.MockClock(autojump_threshold=0)
+        if speed is None
+        else trio.testing.MockClock(rate=speed)
+    )
+    wall = time.perf_counter()
+    report = trio.run(_simulate, settings, session, crash_rate, progress, clock=clock)
+    report["wall_s"] = round(time.perf_counter() - wall, 3)
+    return report
+
+
+async def _simulate(
+    settings: Settings, session: Session, crash_rate: float, progress: bool
+) -> dict[str, Any]:
+    vclock = VirtualClock(session.open - _LEAD)
+    probe = DaemonProbe()
+    options = DaemonOptions(clock=vclock, inline=True, crash_rate=crash_rate, probe=probe)
+    stop = trio.Event()
+    day = session.date.isoformat()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(
+            lambda task_status: run_daemon(settings, options, stop=stop, task_status=task_status)
+        )
+        parts, observer = probe.parts, probe.observer
+        assert parts is not None and observer is not None
+        progress_scope = trio.CancelScope()
+        if progress:
+            nursery.start_soon(_progress, probe, progress_scope)
+        await vclock.sleep_until(session.close + _TAIL)
+        report: dict[str, Any] | None = None
+        for _ in range(120):  # the report may be retried after an injected crash
+            found = await parts.records.report(day)
+            if found is not None:
+                report = dict(found)
+                break
+            await vclock.sleep_until(vclock.now() + timedelta(minutes=1))
+        if report is None:
+            report = await parts.reporter.report(day)
+        trail = await parts.records.session_jobs(day)
+        progress_scope.cancel()
+        stop.set()
+    if progress:
+        print(file=sys.stderr)
+    ids = [o["client_order_id"] for o in report["orders"]]
+    symbols = [o["symbol"] for o in report["orders"]]
+    samples = parts.stats.samples
+    report.update(
+        seed=settings.sim.seed,
+        symbols=settings.sim.symbols,
+        lost_jobs=sum(1 for t in trail if t.status != "done"),
+        duplicate_orders=(len(ids) - len(set(ids))) + (len(symbols) - len(set(symbols))),
+        restarts=sum(observer.restarts.values()),
+        restarts_by_actor=dict(sorted(observer.restarts.items())),
+        crashes_injected=parts.chaos.crashes if parts.chaos else 0,
+        job_latency_ms={
+            "p50": round(_percentile(samples, 0.5) * 1000, 3),
+            "p99": round(_percentile(samples, 0.99) * 1000, 3),
+        },
+    )
+    return report
+
+
+async def _progress(probe: DaemonProbe, scope: trio.CancelScope) -> None:
+    parts = probe.parts
+    assert parts is not None
+    with scope:
+        while True:
+            account = await parts.broker.account()
+            orders = len(await parts.broker.open_orders())
+            now = parts.clock.now().astimezone(UTC)
+            print(
+                f"\r{now:%Y-%m-%d %H:%M} UTC  jobs {parts.pump.delivered:>5}"
+                f"  open orders {orders:>3}  P&L {account.day_pnl:>10}",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+            await parts.clock.sleep_until(parts.clock.now() + timedelta(minutes=5))
+
+
+def today_utc() -> date:
+    """Today's date (UTC): the default simulation runs the next session after it."""
+    return datetime.now(UTC).date()
