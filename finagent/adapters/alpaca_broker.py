@@ -132,7 +132,7 @@ class AlpacaBroker:
         try:
             yield
         except RetryableError as exc:
-            raise BrokerUnavailable(f"{what}: {exc.outcome} (outcome unknown)") from exc
+            raise BrokerUnavailable(f"{what}: {exc} (outcome unknown)") from exc
         except AlpacaApiError as err:
             if err.status in (401, 403):
                 raise BrokerAuthError(f"{what}: Alpaca refused the keys: {err.message}") from err

@@ -96,8 +96,8 @@ def _error_body(response: httpx.Response) -> tuple[str, int | None]:
 class RetryableError(Exception):
     """A transient failure (429, 5xx, timeout, network): the outcome of a write is unknown."""
 
-    def __init__(self, outcome: str, retry_after: float | None = None) -> None:
-        super().__init__(outcome)
+    def __init__(self, outcome: str, detail: str = "", retry_after: float | None = None) -> None:
+        super().__init__(f"{outcome} {detail}".strip())
         self.outcome = outcome
         self.retry_after = retry_after
 
@@ -257,14 +257,14 @@ class AlpacaHttp:
             raise RetryableError("timeout") from exc
         except httpx.TransportError as exc:
             self._on_request(self.port, endpoint, "network_error")
-            raise RetryableError(f"network error: {type(exc).__name__}") from exc
+            raise RetryableError("network_error", type(exc).__name__) from exc
         status = response.status_code
         if status == 429:
             self._on_request(self.port, endpoint, "rate_limited")
-            raise RetryableError("rate_limited", self.policy.retry_after(response))
+            raise RetryableError("rate_limited", "429", self.policy.retry_after(response))
         if status >= 500:
             self._on_request(self.port, endpoint, "server_error")
-            raise RetryableError(f"server_error {status}")
+            raise RetryableError("server_error", str(status))
         if status >= 400:
             self._on_request(self.port, endpoint, "client_error")
             raise AlpacaApiError.from_response(endpoint, response)
@@ -279,12 +279,12 @@ class AlpacaHttp:
     def _count_retry(self, endpoint: str, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         outcome = exc.outcome if isinstance(exc, RetryableError) else "error"
-        self._on_retry(self.port, endpoint, outcome.split(" ")[0])
+        self._on_retry(self.port, endpoint, outcome)
         sleep = state.next_action.sleep if state.next_action else 0.0
         log.warning(
             "retrying %s after %s (attempt %d), sleeping %.2fs",
             endpoint,
-            outcome,
+            exc,
             state.attempt_number,
             sleep,
         )

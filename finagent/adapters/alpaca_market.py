@@ -55,7 +55,7 @@ def _translate(what: str) -> Iterator[None]:
     try:
         yield
     except RetryableError as exc:
-        raise MarketDataUnavailable(f"{what}: {exc.outcome}") from exc
+        raise MarketDataUnavailable(f"{what}: {exc}") from exc
     except AlpacaApiError as err:
         if err.status in (401, 403):
             raise MarketDataAuthError(f"{what}: Alpaca refused: {err.message}") from err

@@ -107,7 +107,7 @@ async def _guard(name: str, call: Callable[[], Any]) -> Check:
     except AlpacaApiError as err:
         return Check(name, False, f"HTTP {err.status}: {err.message}")
     except RetryableError as exc:
-        return Check(name, False, f"unreachable ({exc.outcome})")
+        return Check(name, False, f"unreachable ({exc})")
     except (KeyError, TypeError, ValueError) as exc:
         return Check(name, False, f"unexpected response: {exc}")
     return result
