@@ -26,6 +26,8 @@ __all__ = ["JobPump"]
 
 log = logging.getLogger(__name__)
 
+_EPSILON_S = 0.001
+
 
 @final
 class JobPump:
@@ -85,10 +87,13 @@ class JobPump:
             await self._sleep(await self._queue.next_due(self._types))
 
     async def _sleep(self, next_due: float | None) -> None:
-        until = trio.current_time() + self._poll_s
+        now = trio.current_time()
+        until = now + self._poll_s
         if next_due is not None and self._deadline is not None:
-            until = min(until, self._deadline(datetime.fromtimestamp(next_due, UTC)))
+            due = self._deadline(datetime.fromtimestamp(next_due, UTC))
+            # A hair late: float rounding must not wake us just before run_at (a busy loop).
+            until = min(until, max(due, now) + _EPSILON_S)
         elif next_due is not None:
-            until = min(until, trio.current_time() + max(0.0, next_due - self._clock.timestamp()))
+            until = min(until, now + max(0.0, next_due - self._clock.timestamp()) + _EPSILON_S)
         with trio.move_on_at(until):
             await self._wake.wait()
