@@ -218,6 +218,34 @@ class Settings(BaseSettings):
     alpaca: AlpacaSettings = AlpacaSettings()
     redis: RedisSettings = RedisSettings()
 
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _patch_default_entries(cls, value: Any) -> Any:
+        """Let env/CLI patch one default entry (``FINAGENT_SCHEDULE__FLATTEN__AT=close-10m``).
+
+        An entry without ``job_type`` whose name is a default entry is merged into it; a patch
+        that sets ``at`` drops the default ``cron`` and vice versa. When every entry given is such
+        a patch, the other default entries stay.
+        """
+        if not isinstance(value, Mapping):
+            return value
+        defaults = {k: v.model_dump(exclude_defaults=True) for k, v in _default_schedule().items()}
+        is_patch = {
+            name: isinstance(entry, Mapping) and "job_type" not in entry and name in defaults
+            for name, entry in value.items()
+        }
+        merged: dict[str, Any] = dict(defaults) if value and all(is_patch.values()) else {}
+        for name, entry in value.items():
+            if not is_patch[name]:
+                merged[name] = entry
+                continue
+            base = dict(defaults[name])
+            for trigger, other in (("at", "cron"), ("cron", "at")):
+                if trigger in entry:
+                    base.pop(other, None)
+            merged[name] = {**base, **entry}
+        return merged
+
     # Filled by load_settings through a ClassVar so sources can be swapped per call.
     _yaml_data: ClassVar[dict[str, Any]] = {}
     _cli_data: ClassVar[dict[str, Any]] = {}

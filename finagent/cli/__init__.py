@@ -28,6 +28,7 @@ app.command(
     name="schedule",
     help="Next fire times of every schedule entry, holidays and early closes marked.",
 )
+app.command("finagent.cli.bench:bench_app", name="bench", help="Benchmarks (not tests).")
 
 ConfigOpt = Annotated[
     Path | None,

@@ -139,3 +139,32 @@ def test_process_environment_is_restored(tmp_path, monkeypatch):
     path = _write(tmp_path, "feed: sim\n")
     assert load_settings(path, environ={}).settings.feed == "sim"
     assert load_settings(path).settings.feed == "alpaca"
+
+
+def test_env_patches_one_default_schedule_entry(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    loaded = load_settings(environ={"FINAGENT_SCHEDULE__PREMARKET_SCAN__AT": "08:45"})
+    schedule = loaded.settings.schedule
+    assert schedule["premarket_scan"].at == "08:45"
+    assert schedule["premarket_scan"].job_type == "scan"
+    assert schedule["flatten"].at == "close-5m"
+
+
+def test_env_patch_with_cron_drops_the_default_at(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    env = {"FINAGENT_SCHEDULE__FLATTEN__CRON": "55 15 * * 1-5"}
+    entry = load_settings(environ=env).settings.schedule["flatten"]
+    assert entry.cron == "55 15 * * 1-5"
+    assert entry.at is None
+
+
+def test_full_yaml_schedule_replaces_the_defaults(tmp_path):
+    path = _write(tmp_path, "schedule:\n  only: {job_type: scan, at: '09:00'}\n")
+    schedule = load_settings(path, environ={}).settings.schedule
+    assert list(schedule) == ["only"]
+
+
+def test_patch_of_unknown_entry_needs_a_job_type(tmp_path):
+    path = _write(tmp_path, "schedule:\n  mystery: {at: '09:00'}\n")
+    with pytest.raises(ConfigError, match=r"key 'schedule.mystery.job_type'"):
+        load_settings(path, environ={})
