@@ -94,14 +94,22 @@ class SqliteJobStore:
 
     @classmethod
     def open(
-        cls, path: Path, *, synchronous: Synchronous = "NORMAL", busy_timeout_ms: int = 5000
+        cls,
+        path: Path,
+        *,
+        synchronous: Synchronous = "NORMAL",
+        busy_timeout_ms: int = 5000,
+        must_exist: bool = False,
     ) -> SqliteJobStore:
-        """Open (creating and migrating if needed) the database at ``path``.
+        """Open (creating unless ``must_exist``, and migrating) the database at ``path``.
 
         Raises:
             StoreError: one line naming the file when it cannot be used.
         """
-        return cls(connect_writer(path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms))
+        conn = connect_writer(
+            path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms, must_exist=must_exist
+        )
+        return cls(conn)
 
     def close(self) -> None:
         """Close the write connection."""

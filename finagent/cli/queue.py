@@ -1,0 +1,223 @@
+"""``finagent queue``: inspect and repair the job queue, also while the daemon runs.
+
+Reads use a read-only connection (``mode=ro``). Writes (``retry``, ``purge``) are short
+``BEGIN IMMEDIATE`` transactions under the busy timeout, never upgrades of a read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from cyclopts import App, Parameter
+
+from finagent.adapters.sqlite_schema import (
+    StoreError,
+    connect_reader,
+    list_jobs,
+    read_job,
+    read_stats,
+)
+from finagent.adapters.sqlite_store import SqliteJobStore
+from finagent.cli.common import die, load, one_line_errors
+from finagent.domain.jobs import Job, JobStatus, QueuePolicy
+from finagent.ports.queue import Prune, Requeue
+
+__all__ = ["parse_duration", "queue_app"]
+
+queue_app = App(name="queue", help="Inspect and repair the durable job queue.")
+
+ConfigOpt = Annotated[Path | None, Parameter(name="--config", help="settings file")]
+DbOpt = Annotated[Path | None, Parameter(name="--db", help="SQLite database (default: db_path)")]
+JsonOpt = Annotated[bool, Parameter(name="--json", negative=(), help="print JSON")]
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_duration(text: str) -> float:
+    """``90s``, ``15m``, ``12h``, ``7d``, ``2w`` (or plain seconds) → seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text)
+    if not match:
+        raise ValueError(f"bad duration {text!r}: use e.g. 90s, 15m, 12h, 7d")
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def _db(db: Path | None, config: Path | None) -> Path:
+    if db is not None:
+        return db
+    settings = load(config).settings
+    return Path(settings.db_path)
+
+
+def _busy_ms(config: Path | None) -> int:
+    return load(config).settings.sqlite.busy_timeout_ms
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def _job_dict(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id, "type": job.type, "key": job.key, "status": job.status.value,
+        "attempts": job.attempts, "max_attempts": job.max_attempts, "payload": dict(job.payload),
+        "run_at": _iso(job.run_at), "created_at": _iso(job.created_at),
+        "updated_at": _iso(job.updated_at), "lease_owner": job.lease_owner,
+        "lease_until": _iso(job.lease_until), "finished_at": _iso(job.finished_at),
+        "last_error": job.last_error, "parent_id": job.parent_id,
+    }  # fmt: skip
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, indent=2, sort_keys=False))
+
+
+@queue_app.command
+def stats(*, db: DbOpt = None, config: ConfigOpt = None, json: JsonOpt = False) -> None:
+    """Counts by type and status, and the age of the oldest due pending job."""
+    with one_line_errors(StoreError):
+        conn = connect_reader(_db(db, config))
+    with conn:
+        result = read_stats(conn, time.time())
+    conn.close()
+    rows = [
+        {"type": t, "status": s.value, "count": n} for (t, s), n in sorted(result.counts.items())
+    ]
+    if json:
+        _print_json({"counts": rows, "oldest_pending_age_s": result.oldest_pending_age_s})
+        return
+    print(f"{'TYPE':<20} {'STATUS':<8} {'COUNT':>8}")
+    for row in rows:
+        print(f"{row['type']:<20} {row['status']:<8} {row['count']:>8}")
+    age = result.oldest_pending_age_s
+    print(f"oldest pending: {'-' if age is None else f'{age:.1f} s'}")
+
+
+@queue_app.command(name="ls")
+def ls(
+    *,
+    status: Annotated[JobStatus | None, Parameter(help="pending|running|done|dead")] = None,
+    type: Annotated[str | None, Parameter(help="job type")] = None,
+    limit: int = 50,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """List jobs, newest first."""
+    with one_line_errors(StoreError):
+        conn = connect_reader(_db(db, config))
+    found = list_jobs(conn, status=status, job_type=type, limit=limit)
+    conn.close()
+    if json:
+        _print_json([_job_dict(j) for j in found])
+        return
+    print(f"{'ID':>8} {'TYPE':<14} {'STATUS':<8} {'TRY':>5} {'RUN_AT':<25} KEY")
+    for j in found:
+        tries = f"{j.attempts}/{j.max_attempts}"
+        print(f"{j.id:>8} {j.type:<14} {j.status.value:<8} {tries:>5} {_iso(j.run_at):<25} {j.key}")
+
+
+@queue_app.command
+def show(
+    job_id: int, /, *, db: DbOpt = None, config: ConfigOpt = None, json: JsonOpt = False
+) -> None:
+    """Show one job with its payload and last error."""
+    with one_line_errors(StoreError):
+        path = _db(db, config)
+        conn = connect_reader(path)
+    job = read_job(conn, job_id)
+    conn.close()
+    if job is None:
+        die(f"{path}: no job {job_id}")
+    data = _job_dict(job)
+    if json:
+        _print_json(data)
+        return
+    for key, value in data.items():
+        if key not in ("payload", "last_error"):
+            print(f"{key:<13} {value}")
+    print(f"{'payload':<13} {json_dumps(data['payload'])}")
+    if job.last_error:
+        print("last_error:")
+        print(job.last_error)
+
+
+def json_dumps(value: object) -> str:
+    """Compact JSON for one line of output."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _writer(db: Path | None, config: Path | None) -> SqliteJobStore:
+    path = _db(db, config)
+    return SqliteJobStore.open(path, must_exist=True, busy_timeout_ms=_busy_ms(config))
+
+
+@queue_app.command
+def retry(
+    job_id: int | None = None,
+    /,
+    *,
+    dead: Annotated[bool, Parameter(negative=(), help="retry every dead job")] = False,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Move a dead (or stuck) job, or ``--dead`` every dead job, back to pending."""
+    if (job_id is None) == (not dead):
+        die("give a job ID or --dead (not both)")
+    with one_line_errors(StoreError):
+        store = _writer(db, config)
+    try:
+        ids = [job_id] if job_id is not None else _dead_ids(store)
+        done: list[int] = []
+        for start in range(0, len(ids), 500):  # short transactions: the daemon keeps writing
+            chunk = ids[start : start + 500]
+            results = store.apply([Requeue(i) for i in chunk], time.time(), QueuePolicy())
+            done += [r.id for r in results if isinstance(r, Job) and r.status is JobStatus.PENDING]
+    finally:
+        store.close()
+    if job_id is not None and not done:
+        die(f"job {job_id} is missing or not dead/running")
+    if json:
+        _print_json({"requeued": done})
+    else:
+        print(f"requeued {len(done)} job(s)")
+
+
+def _dead_ids(store: SqliteJobStore) -> list[int]:
+    conn = store._conn
+    return [row[0] for row in conn.execute("SELECT id FROM jobs WHERE status = 'dead'")]
+
+
+@queue_app.command
+def purge(
+    *,
+    done_older_than: Annotated[str, Parameter(help="age, e.g. 7d, 12h")],
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Delete done jobs finished longer ago than the given age (dead jobs stay)."""
+    try:
+        seconds = parse_duration(done_older_than)
+    except ValueError as exc:
+        die(str(exc))
+    with one_line_errors(StoreError):
+        store = _writer(db, config)
+    try:
+        (deleted,) = store.apply([Prune(seconds)], time.time(), QueuePolicy())
+    finally:
+        store.close()
+    if json:
+        _print_json({"purged": deleted})
+    else:
+        print(f"purged {deleted} done job(s)")
+
+
+if __name__ == "__main__":  # pragma: no cover - manual use
+    sys.exit(queue_app())
