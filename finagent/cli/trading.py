@@ -53,15 +53,14 @@ def simulate(
     from finagent.simulation import SimulationError, find_session, run_simulation, today_utc
 
     day = _parse_date(date)
+    rate: float | None = None
     if speed != "max":
         try:
-            rate: float | None = float(speed)
+            rate = float(speed)
         except ValueError:
             die(f"--speed {speed!r}: expected max or a number")
-        if rate <= 0:
+        if not rate > 0:
             die("--speed must be > 0")
-    else:
-        rate = None
     if not 0 <= crash_rate < 1:
         die("--crash-rate must be in [0, 1)")
     with tempfile.TemporaryDirectory(prefix="finagent-sim-") as tmp:
@@ -98,7 +97,7 @@ def format_report(r: dict[str, Any]) -> str:
         f"candidates {r['candidates']}  plans {r['plans']}  approved {r['approved']}"
         f"  rejected {r['rejected'] or '{}'}",
         f"orders {len(r['orders'])}  fills {r['fills']}  trades {r['trades']}"
-        f"  (won {r['wins']}, lost {r['losses']})  P&L {r['pnl']}  max drawdown {r['max_drawdown']}",
+        f"  (won {r['wins']}, lost {r['losses']})  P&L {r['pnl']}",
     ]
     for o in r["orders"]:
         lines.append(

@@ -1,0 +1,150 @@
+"""A whole simulated session end to end in virtual time, checked against independent math."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import pytest
+import trio
+
+from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
+from finagent.adapters.sim_market import SimMarket
+from finagent.adapters.sqlite_state import read_control, read_report, set_control
+from finagent.cli import trading
+from finagent.composition import sim_session_for
+from finagent.domain.gaps import ScanRules, attach_catalysts, scan
+from finagent.domain.planning import PlanRules, plan_trade
+from finagent.domain.scoring import ScoreWeights, rank
+from finagent.settings import load_settings
+from finagent.simulation import find_session, run_simulation
+
+DAY = date(2025, 1, 6)
+SYMBOLS = 600
+SEED = 7
+
+
+@pytest.fixture(scope="module")
+def calendar():
+    return XcalsExchangeCalendar("XNYS")
+
+
+def _settings(path, **sim):
+    overrides = {
+        "db_path": str(path),
+        "sim": {"symbols": SYMBOLS, "seed": SEED, **sim},
+        "metrics": {"enabled": False},
+    }
+    return load_settings(None, overrides, environ={}).settings
+
+
+def _run(tmp_path, calendar, name="sim.db", crash_rate=0.0):
+    session = find_session(calendar, DAY, DAY)
+    return run_simulation(_settings(tmp_path / name), session, crash_rate=crash_rate)
+
+
+async def _expected(calendar):
+    session = find_session(calendar, DAY, DAY)
+    market = SimMarket(symbols=SYMBOLS, seed=SEED, session_for=sim_session_for(calendar))
+    at = session.open - timedelta(minutes=30)
+    rules = ScanRules()
+    found = scan(await market.snapshots(await market.universe(DAY), at), rules)
+    found = attach_catalysts(
+        found, await market.headlines([c.symbol for c in found], at - timedelta(hours=24), at)
+    )
+    ranked = rank(found, ScoreWeights(), rules.max_candidates)
+    plans = []
+    for s in ranked:
+        bars = await market.minute_bars(s.symbol, session.open, session.open + timedelta(minutes=5))
+        plan = plan_trade(s.candidate, bars, PlanRules(), session)
+        if plan is not None:
+            plans.append(plan)
+    return found, ranked, plans
+
+
+def test_session_outcome_matches_independently_computed_expectations(tmp_path, calendar):
+    report = _run(tmp_path, calendar)
+    found, ranked, plans = trio.run(_expected, calendar)
+    assert report["candidate_symbols"] == [c.symbol for c in found]
+    assert [r["symbol"] for r in report["ranked"]] == [s.symbol for s in ranked]
+    assert report["plans"] == len(plans) > 0
+    assert report["approved"] + sum(report["rejected"].values()) >= len(plans)
+    by_symbol = {p.symbol: p for p in plans}
+    assert len(report["orders"]) == report["approved"] > 0
+    for order in report["orders"]:
+        plan = by_symbol[order["symbol"]]
+        assert (order["entry"], order["stop"], order["target"]) == (
+            str(plan.entry),
+            str(plan.stop),
+            str(plan.target),
+        )
+        assert order["side"] == plan.side.value
+        assert order["status"] in ("closed", "canceled", "expired")
+    assert report["open_positions"] == []
+    assert report["lost_jobs"] == 0
+    assert report["duplicate_orders"] == 0
+    assert report["fills"] == sum(
+        (o["filled_price"] is not None) + (o["exit_price"] is not None) for o in report["orders"]
+    )
+
+
+def _stable(report):
+    return {k: v for k, v in report.items() if k not in ("wall_s", "job_latency_ms")}
+
+
+def test_same_seed_gives_the_same_report(tmp_path, calendar):
+    first = _run(tmp_path, calendar, "a.db")
+    second = _run(tmp_path, calendar, "b.db")
+    assert _stable(first) == _stable(second)
+
+
+def test_crashing_services_end_with_the_crash_free_orders_and_positions(tmp_path, calendar):
+    calm = _run(tmp_path, calendar, "calm.db")
+    stormy = _run(tmp_path, calendar, "storm.db", crash_rate=0.3)
+    assert stormy["crashes_injected"] > 0
+    assert stormy["restarts"] >= stormy["crashes_injected"]
+    assert stormy["orders"] == calm["orders"]
+    assert stormy["open_positions"] == calm["open_positions"] == []
+    assert stormy["pnl"] == calm["pnl"]
+    assert stormy["lost_jobs"] == 0
+    assert stormy["duplicate_orders"] == 0
+
+
+def test_halted_before_the_session_sends_no_order(tmp_path, calendar):
+    path = tmp_path / "halted.db"
+    set_control(path, "halted", flatten=False, now=0.0)
+    session = find_session(calendar, DAY, DAY)
+    report = run_simulation(_settings(path), session)
+    assert report["approved"] == 0
+    assert report["orders"] == []
+    assert report["rejected"]["trading_state"] == report["plans"] > 0
+
+
+def test_cli_simulate_json_then_report_halt_and_resume(tmp_path, capsys):
+    path = tmp_path / "cli.db"
+    trading.simulate(date=DAY.isoformat(), symbols=300, seed=SEED, db=path, json=True)
+    out = json.loads(capsys.readouterr().out)
+    for field in ("seed", "date", "candidates", "plans", "approved", "rejected", "orders",
+                  "fills", "pnl", "lost_jobs", "duplicate_orders", "open_positions",
+                  "restarts", "job_latency_ms", "wall_s"):  # fmt: skip
+        assert field in out
+    assert out["date"] == DAY.isoformat() and out["seed"] == SEED
+    trading.report(db=path, json=True)
+    stored = json.loads(capsys.readouterr().out)
+    assert stored["orders"] == out["orders"]
+    assert read_report(path, DAY.isoformat()) == stored
+    trading.report(db=path, date=DAY.isoformat())
+    assert f"session {DAY.isoformat()}" in capsys.readouterr().out
+    trading.halt(flatten=True, db=path)
+    assert "halted" in capsys.readouterr().out
+    assert (read_control(path).state, read_control(path).flatten_seq) == ("halted", 1)
+    trading.resume(db=path)
+    assert read_control(path).state == "active"
+
+
+def test_simulating_a_holiday_is_a_one_line_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        trading.simulate(date="2025-12-25", symbols=10)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err == "finagent: error: 2025-12-25 is not a trading session on XNYS\n"
