@@ -66,8 +66,9 @@ def _get(obj: JsonObject, name: str, kind: type | tuple[type, ...]) -> Any:
 
 
 def _dt(obj: JsonObject, name: str) -> datetime:
+    text = _get(obj, name, str)
     try:
-        value = datetime.fromisoformat(_get(obj, name, str))
+        value = datetime.fromisoformat(text)
     except ValueError:
         raise PayloadError(f"payload: field {name!r} is not an ISO time") from None
     if value.tzinfo is None:
@@ -76,8 +77,9 @@ def _dt(obj: JsonObject, name: str) -> datetime:
 
 
 def _dec(obj: JsonObject, name: str) -> Decimal:
+    text = _get(obj, name, str)
     try:
-        return Decimal(_get(obj, name, str))
+        return Decimal(text)
     except InvalidOperation:
         raise PayloadError(f"payload: field {name!r} is not a decimal") from None
 
@@ -98,8 +100,9 @@ def session_to_json(session: Session) -> dict[str, Any]:
 
 def session_from_json(obj: JsonObject) -> Session:
     """The session a job runs for."""
+    text = _get(obj, "session_date", str)
     try:
-        day = date.fromisoformat(_get(obj, "session_date", str))
+        day = date.fromisoformat(text)
     except ValueError:
         raise PayloadError("payload: field 'session_date' is not a date") from None
     opens, closes = _dt(obj, "session_open"), _dt(obj, "session_close")
@@ -173,8 +176,9 @@ def plan_to_json(p: TradePlan) -> dict[str, Any]:
 
 def plan_from_json(obj: JsonObject) -> TradePlan:
     """Rebuild a trade plan."""
+    text = _get(obj, "side", str)
     try:
-        side = Side(_get(obj, "side", str))
+        side = Side(text)
     except ValueError:
         raise PayloadError("payload: plan side must be long or short") from None
     return TradePlan(

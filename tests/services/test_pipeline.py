@@ -1,0 +1,153 @@
+"""Pipeline stages over a real SQLite queue: bad payloads go dead, execution never doubles."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import trio
+
+from finagent.adapters.sqlite_state import SqliteTradingStore, set_control
+from finagent.domain.errors import BrokerUnavailable
+from finagent.domain.jobs import JobStatus, NewJob, QueuePolicy
+from finagent.domain.market import Session, Side
+from finagent.domain.orders import bracket_for
+from finagent.domain.pipeline import (
+    PayloadError,
+    decision_to_json,
+    execute_key,
+    session_to_json,
+    validate,
+)
+from finagent.domain.planning import TradePlan
+from finagent.domain.risk import RiskDecision, TradingState
+from finagent.services.execution import Executor
+from finagent.services.persistence import JobWriter, PersistentJobQueue, WriteRequest
+from finagent.services.stage import Chaos, InjectedCrash, Stage
+from finagent.services.trading_state import TradingSwitch, TradingWatch, WriterRecords
+from tests.fakes import FakeBroker, FakeClock
+
+OPEN = datetime(2025, 1, 6, 14, 30, tzinfo=UTC)
+SESSION = Session(OPEN.date(), OPEN, OPEN + timedelta(hours=6, minutes=30))
+PLAN = TradePlan(
+    "20250106-ABC-long", "ABC", Side.LONG, Decimal("10.00"), Decimal("9.50"), Decimal("11.00"),
+    OPEN + timedelta(minutes=5), OPEN + timedelta(hours=2), SESSION.close - timedelta(minutes=5),
+    "opening_range",
+)  # fmt: skip
+
+
+def _approved(quantity=100):
+    decision = RiskDecision(PLAN.key, True, quantity, (), TradingState.ACTIVE)
+    return decision_to_json(SESSION, PLAN, decision)
+
+
+@asynccontextmanager
+async def _queue(path, clock):
+    store = SqliteTradingStore.open(path)
+    send, receive = trio.open_memory_channel[WriteRequest](64)
+    writer = JobWriter(store, QueuePolicy(max_attempts=3), clock.timestamp, inline=True)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.serve, receive)
+        yield PersistentJobQueue(send), WriterRecords(send)
+        nursery.cancel_scope.cancel()
+    store.close()
+
+
+async def _claim_one(queue, job_type):
+    (job,) = await queue.claim([job_type], 1, "test")
+    return job
+
+
+@pytest.mark.parametrize(
+    ("job_type", "payload"),
+    [
+        ("scan", {}),
+        ("score", {**session_to_json(SESSION), "candidates": [{"symbol": "X"}]}),
+        ("execute", {**_approved(), "quantity": 0}),
+        ("risk", {**session_to_json(SESSION), "plans": [{"side": "sideways"}]}),
+        ("nope", {}),
+    ],
+)
+def test_payloads_that_do_not_fit_their_type_are_refused(job_type, payload):
+    with pytest.raises(PayloadError):
+        validate(job_type, payload)
+
+
+async def test_a_bad_payload_goes_dead_at_once_without_retries(tmp_path):
+    clock = FakeClock(OPEN)
+    async with _queue(tmp_path / "q.db", clock) as (queue, _):
+        executor = Executor(FakeBroker(clock), clock, TradingSwitch())
+        await queue.enqueue([NewJob("execute", "execute:bad", {"approved": True})])
+        job = await _claim_one(queue, "execute")
+        await Stage(executor, queue, clock.timestamp).process(job)
+        after = await queue.get(job.id)
+    assert after.status is JobStatus.DEAD
+    assert after.attempts == 1
+    assert "missing field" in after.last_error
+
+
+async def test_execute_sends_once_and_a_rerun_adopts_the_broker_order(tmp_path):
+    clock = FakeClock(OPEN + timedelta(minutes=5, seconds=1))
+    broker = FakeBroker(clock)
+    async with _queue(tmp_path / "q.db", clock) as (queue, _):
+        executor = Executor(broker, clock, TradingSwitch())
+        stage = Stage(executor, queue, clock.timestamp, chaos=Chaos(1.0, 1))
+        key = execute_key(SESSION, "ABC")
+        await queue.enqueue([NewJob("execute", key, _approved())])
+        job = await _claim_one(queue, "execute")
+        with pytest.raises(InjectedCrash):  # crashes before the handler: nothing sent
+            await stage.process(job)
+        assert broker.submitted == []
+        clock.advance(timedelta(seconds=2))
+        job = await _claim_one(queue, "execute")
+        stage_after = Stage(executor, queue, clock.timestamp)
+        await executor.start()
+        # The broker already has it (sent before a crash): adopted, never resent.
+        await broker.submit(bracket_for(PLAN, 100, key))
+        await stage_after.process(job)
+        done = await queue.get(job.id)
+    assert done.status is JobStatus.DONE
+    assert len(broker.orders) == 1
+    assert len(broker.submitted) == 1
+    assert len(next(iter(broker.orders))) <= 48
+
+
+async def test_unknown_outcome_is_looked_up_then_retried(tmp_path):
+    clock = FakeClock(OPEN + timedelta(minutes=6))
+
+    class FlakyBroker(FakeBroker):
+        async def submit(self, order):
+            raise BrokerUnavailable("timeout")
+
+    broker = FlakyBroker(clock)
+    async with _queue(tmp_path / "q.db", clock) as (queue, _):
+        stage = Stage(Executor(broker, clock, TradingSwitch()), queue, clock.timestamp)
+        await queue.enqueue([NewJob("execute", execute_key(SESSION, "ABC"), _approved())])
+        job = await _claim_one(queue, "execute")
+        await stage.process(job)
+        after = await queue.get(job.id)
+    assert after.status is JobStatus.PENDING
+    assert "BrokerUnavailable" in after.last_error
+
+
+async def test_halted_switch_blocks_entries_and_operator_flatten_becomes_a_job(tmp_path):
+    clock = FakeClock(OPEN + timedelta(minutes=6))
+    broker = FakeBroker(clock)
+    path = tmp_path / "q.db"
+    async with _queue(path, clock) as (queue, records):
+        switch = TradingSwitch()
+        watch = TradingWatch(switch, records, queue, broker, clock)
+        await watch.poll()
+        set_control(path, "halted", flatten=True, now=0.0)
+        await watch.poll()
+        assert switch.state is TradingState.HALTED
+        flatten = await _claim_one(queue, "flatten")
+        assert flatten.key == "flatten:halt:1"
+        stage = Stage(Executor(broker, clock, switch), queue, clock.timestamp)
+        await stage.process(flatten)
+        await queue.enqueue([NewJob("execute", execute_key(SESSION, "ABC"), _approved())])
+        await stage.process(await _claim_one(queue, "execute"))
+        await watch.follow_account()
+    assert broker.submitted == []
