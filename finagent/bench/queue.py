@@ -1,0 +1,177 @@
+"""``finagent bench queue``: the SQLite job queue in its production shape, in real time.
+
+Every figure goes through the real path: PersistentJobQueue → JobWriter mailbox → group commit on
+the worker thread → reply. An enqueue counts when its reply arrived (it is durable then).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import TYPE_CHECKING, Any, Literal
+
+import trio
+
+from finagent.adapters.sqlite_store import SqliteJobStore
+from finagent.domain.jobs import Job, JobStatus, NewJob, QueuePolicy
+from finagent.services.dispatcher import Dispatcher
+from finagent.services.persistence import JobWriter, PersistentJobQueue, WriteRequest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+__all__ = ["format_queue_bench", "run_queue_bench"]
+
+_POLICY = QueuePolicy(lease_s=300.0)
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+async def _with_queue(
+    path: Path, synchronous: str, body: Callable[[PersistentJobQueue, JobWriter], Any]
+) -> Any:
+    sync: Literal["NORMAL", "FULL"] = "FULL" if synchronous.upper() == "FULL" else "NORMAL"
+    store = SqliteJobStore.open(path, synchronous=sync)
+    send, receive = trio.open_memory_channel[WriteRequest](4096)
+    writer = JobWriter(store, _POLICY, time.time)
+    queue = PersistentJobQueue(send)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer.serve, receive)
+            result = await body(queue, writer)
+            nursery.cancel_scope.cancel()
+    finally:
+        store.close()
+    return result
+
+
+async def _enqueue_phase(
+    queue: PersistentJobQueue, jobs: int, producers: int, prefix: str
+) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    share = jobs // producers
+
+    async def producer(p: int) -> None:
+        for i in range(share):
+            t = time.perf_counter()
+            await queue.enqueue([NewJob("bench", f"{prefix}{p}-{i}", {"i": i})])
+            latencies.append(time.perf_counter() - t)
+
+    t0 = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for p in range(producers):
+            nursery.start_soon(producer, p)
+    return share * producers / (time.perf_counter() - t0), latencies
+
+
+async def _cycle_phase(
+    queue: PersistentJobQueue, writer: JobWriter, jobs: int, producers: int
+) -> float:
+    dispatcher = Dispatcher(queue, time.time, node="bench", poll_s=0.05, poll_max_s=0.25)
+    writer.listen(dispatcher.on_commit)
+    send, receive = trio.open_memory_channel[Job](1024)
+    owner = dispatcher.register("worker", ["cycle"], send)
+    finished = trio.Event()
+    total = (jobs // producers) * producers
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        async for job in receive:
+            await queue.complete(job.id, owner)
+            done += 1
+            if done == total:
+                finished.set()
+
+    async def producer(p: int) -> None:
+        for i in range(jobs // producers):
+            await queue.enqueue([NewJob("cycle", f"c{p}-{i}")])
+
+    t0 = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(dispatcher.run)
+        for _ in range(64):
+            nursery.start_soon(worker)
+        for p in range(producers):
+            nursery.start_soon(producer, p)
+        await finished.wait()
+        elapsed = time.perf_counter() - t0
+        nursery.cancel_scope.cancel()
+    stats = await queue.stats()
+    assert stats.counts.get(("cycle", JobStatus.DONE)) == total
+    return total / elapsed
+
+
+async def _paced_phase(queue: PersistentJobQueue, rate: float, seconds: float) -> list[float]:
+    latencies: list[float] = []
+    interval = 1.0 / rate
+
+    async def one(i: int) -> None:
+        t = time.perf_counter()
+        await queue.enqueue([NewJob("paced", f"p{i}")])
+        latencies.append(time.perf_counter() - t)
+
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        for i in range(int(rate * seconds)):
+            await trio.sleep_until(start + i * interval)
+            nursery.start_soon(one, i)
+    return latencies
+
+
+def run_queue_bench(*, jobs: int, producers: int, synchronous: str, db_dir: Path) -> dict[str, Any]:
+    """Run every phase on fresh databases in ``db_dir``; returns the figures as a flat dict."""
+    producers = max(1, producers)
+
+    async def enqueue_body(queue: PersistentJobQueue, writer: JobWriter) -> Any:
+        rate, lat = await _enqueue_phase(queue, jobs, producers, "e")
+        return rate, lat, writer.requests / max(1, writer.batches)
+
+    async def cycle_body(queue: PersistentJobQueue, writer: JobWriter) -> float:
+        return await _cycle_phase(queue, writer, jobs, producers)
+
+    async def paced_body(queue: PersistentJobQueue, writer: JobWriter) -> list[float]:
+        return await _paced_phase(queue, 1000.0, 3.0)
+
+    enq_rate, sat_lat, per_batch = trio.run(
+        _with_queue, db_dir / "enqueue.db", synchronous, enqueue_body
+    )
+    cycle_rate = trio.run(_with_queue, db_dir / "cycle.db", synchronous, cycle_body)
+    paced = trio.run(_with_queue, db_dir / "paced.db", synchronous, paced_body)
+    us = 1e6
+    return {
+        "jobs": jobs,
+        "producers": producers,
+        "synchronous": synchronous.upper(),
+        "enqueue_jobs_s": round(enq_rate),
+        "cycle_jobs_s": round(cycle_rate),
+        "requests_per_commit": round(per_batch, 1),
+        "publish_p50_us": round(_pct(paced, 0.50) * us),
+        "publish_p99_us": round(_pct(paced, 0.99) * us),
+        "publish_max_us": round(max(paced) * us),
+        "saturated_p50_us": round(_pct(sat_lat, 0.50) * us),
+        "saturated_p99_us": round(_pct(sat_lat, 0.99) * us),
+        "saturated_max_us": round(max(sat_lat) * us),
+        "saturated_mean_us": round(statistics.fmean(sat_lat) * us),
+    }
+
+
+def format_queue_bench(result: dict[str, Any]) -> str:
+    """Human-readable lines for one run."""
+    return "\n".join(
+        [
+            f"queue bench: {result['jobs']} jobs, {result['producers']} producers, "
+            f"synchronous={result['synchronous']}",
+            f"  enqueue (durable)      {result['enqueue_jobs_s']:>10,} jobs/s"
+            f"  ({result['requests_per_commit']} requests/commit)",
+            f"  full cycle             {result['cycle_jobs_s']:>10,} jobs/s",
+            f"  publish @1,000/s       p50 {result['publish_p50_us']} µs  "
+            f"p99 {result['publish_p99_us']} µs  max {result['publish_max_us']} µs",
+            f"  publish @saturation    p50 {result['saturated_p50_us']} µs  "
+            f"p99 {result['saturated_p99_us']} µs  max {result['saturated_max_us']} µs",
+        ]
+    )
