@@ -162,6 +162,7 @@ class RiskSettings(_Section):
 class PaperSettings(_Section):
     """Paper broker fill model."""
 
+    db_path: Path = Path("finagent-paper.db")
     slippage_bps: float = Field(default=2.0, ge=0)
     commission_per_share: float = Field(default=0.0, ge=0)
 
@@ -176,6 +177,7 @@ class AlpacaSettings(_Section):
     data_feed: Literal["iex", "sip"] = "iex"
     rate_per_min: int = Field(default=200, ge=1)
     confirm_live: bool = False
+    position_tolerance_shares: int = Field(default=0, ge=0)
 
 
 class RedisSettings(_Section):

@@ -29,6 +29,11 @@ app.command(
     help="Next fire times of every schedule entry, holidays and early closes marked.",
 )
 app.command("finagent.cli.bench:bench_app", name="bench", help="Benchmarks (not tests).")
+app.command(
+    "finagent.cli.doctor:doctor_app",
+    name="doctor",
+    help="Check broker connectivity, keys, clock skew and the calendar.",
+)
 
 ConfigOpt = Annotated[
     Path | None,
