@@ -1,0 +1,322 @@
+"""RedisJobQueue: the JobQueue and QueueAdmin ports on Redis Streams, for several processes.
+
+One stream per job type with one consumer group (``workers``: the service that handles the
+type), consumer = lease owner. Every call is one Lua script (see
+:mod:`finagent.adapters.redis_scripts`), so the idempotency check and XADD, or XACK of a job
+with the XADD of its outputs, happen atomically. Leases are kept in a sorted set scored by the
+queue's clock, so ``extend`` and lease expiry follow the injected clock (virtual time in tests)
+rather than Redis's idle timer; an expired lease's stream entry stays in the group's PEL and
+the next claim takes it over with XCLAIM (delivery count + 1). Dead jobs are XACKed and copied
+to a capped dead-letter stream; delayed jobs wait in a sorted set until a claim finds them due.
+
+Trio: redis-py's sync client runs on worker threads (``trio.to_thread.run_sync`` under a
+``CapacityLimiter`` the size of the connection pool), so the Trio loop never blocks. ``now``
+is read on the Trio side before the thread call: under ``MockClock`` autojump, virtual time
+may jump while a thread runs (trio issue #456), but every stored time is the call's start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar, cast, final
+
+import redis
+import trio
+
+from finagent.adapters import redis_scripts as lua
+from finagent.domain.jobs import (
+    Job,
+    JobNotFoundError,
+    JobStatus,
+    LeaseLostError,
+    NewJob,
+    QueueError,
+    QueuePolicy,
+    QueueStats,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
+
+__all__ = ["RedisJobQueue", "RedisUnavailableError", "open_redis_queue"]
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_PRUNE_BATCH = 1000
+
+
+class RedisUnavailableError(QueueError):
+    """Redis could not be reached or answered with an error the queue does not expect."""
+
+
+def _num(text: str | None) -> float | None:
+    return None if text is None else float(text)
+
+
+def _job(flat: Sequence[str]) -> Job:
+    h = dict(zip(flat[::2], flat[1::2], strict=True))
+    parent = h.get("parent_id")
+    return Job(
+        id=int(h["id"]),
+        type=h["type"],
+        key=h["key"],
+        payload=json.loads(h["payload"]),
+        status=JobStatus(h["status"]),
+        attempts=int(h["attempts"]),
+        max_attempts=int(h["max_attempts"]),
+        run_at=float(h["run_at"]),
+        created_at=float(h["created_at"]),
+        updated_at=float(h["updated_at"]),
+        lease_owner=h.get("lease_owner"),
+        lease_until=_num(h.get("lease_until")),
+        finished_at=_num(h.get("finished_at")),
+        last_error=h.get("last_error"),
+        parent_id=None if parent is None else int(parent),
+    )
+
+
+def _job_args(jobs: Sequence[NewJob]) -> list[str]:
+    """Flatten jobs for ENQUEUE/COMPLETE; serialises every payload first (may raise)."""
+    args: list[str] = []
+    for new in jobs:
+        args += [
+            new.type,
+            new.key,
+            _DUMPS(new.payload),
+            "" if new.run_at is None else repr(float(new.run_at)),
+            "" if new.max_attempts is None else str(int(new.max_attempts)),
+        ]
+    return args
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except redis.ResponseError as exc:
+        text = str(exc)
+        if "NOTFOUND" in text:
+            raise JobNotFoundError(text.split("NOTFOUND ", 1)[-1]) from None
+        if "LEASELOST" in text:
+            raise LeaseLostError(text.split("LEASELOST ", 1)[-1]) from None
+        raise RedisUnavailableError(f"redis error: {text}") from exc
+    except redis.RedisError as exc:
+        raise RedisUnavailableError(f"redis unavailable: {type(exc).__name__}") from exc
+
+
+@final
+class RedisJobQueue:
+    """JobQueue + QueueAdmin on Redis Streams. Safe to share between processes and tasks.
+
+    Args:
+        client: a sync ``redis.Redis`` with ``decode_responses=True`` (the caller owns it).
+        policy: lease, attempts and back-off values (every process must use the same).
+        now: epoch seconds; ``time.time`` in production, virtual time in tests.
+        namespace: key prefix; a ``{hash tag}`` keeps every key in one cluster slot.
+        threads: most Redis calls in flight at once (worker threads = pool connections).
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        policy: QueuePolicy,
+        now: Callable[[], float],
+        *,
+        namespace: str = "{finagent}",
+        threads: int = 8,
+    ) -> None:
+        self._client = client
+        self._policy = policy
+        self._now = now
+        self._ns = namespace
+        self._limiter = trio.CapacityLimiter(threads)
+        self._scripts = {
+            name: client.register_script(getattr(lua, name))
+            for name in ("ENQUEUE", "CLAIM", "COMPLETE", "FAIL", "EXTEND", "RECOVER",
+                         "REQUEUE", "PRUNE", "STATS", "NEXT_DUE")
+        }  # fmt: skip
+        self._rotation = 0
+
+    @property
+    def policy(self) -> QueuePolicy:
+        """The queue's lease and retry policy."""
+        return self._policy
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        def call() -> T:
+            with _translated():
+                return fn()
+
+        return await trio.to_thread.run_sync(call, limiter=self._limiter)
+
+    async def _script(self, name: str, *args: str) -> Any:
+        script = self._scripts[name]
+        argv = [self._ns, repr(self._now()), *args]
+        return await self._run(lambda: script(keys=[], args=argv))
+
+    async def ping(self) -> bool:
+        """True when Redis answers."""
+        return bool(await self._run(self._client.ping))
+
+    async def enqueue(self, jobs: Sequence[NewJob], *, parent_id: int | None = None) -> list[Job]:
+        """Store new jobs; a key that exists returns the existing job, never a duplicate."""
+        if not jobs:
+            return []
+        args = _job_args(jobs)
+        parent = "" if parent_id is None else str(parent_id)
+        out = await self._script("ENQUEUE", str(self._policy.max_attempts), parent, *args)
+        return [_job(flat) for flat in out]
+
+    async def claim(self, types: Collection[str], limit: int, owner: str) -> list[Job]:
+        """Lease up to ``limit`` due pending jobs of ``types`` to ``owner``.
+
+        Types are visited from a rotating start, so one busy type cannot starve the others.
+        """
+        order = list(dict.fromkeys(types))
+        if not order or limit <= 0:
+            return []
+        self._rotation = (self._rotation + 1) % len(order)
+        order = order[self._rotation :] + order[: self._rotation]
+        now = self._now()
+        lease_until = repr(now + self._policy.lease_s)
+        script = self._scripts["CLAIM"]
+        argv = [self._ns, repr(now), lease_until, owner, str(limit), *order]
+        out = await self._run(lambda: script(keys=[], args=argv))
+        return sorted((_job(flat) for flat in out), key=lambda j: (j.run_at, j.id))
+
+    async def complete(self, job_id: int, owner: str, outputs: Sequence[NewJob] = ()) -> list[Job]:
+        """Mark a leased job done and enqueue its outputs in one atomic step; returns outputs."""
+        args = _job_args(outputs)
+        out = await self._script(
+            "COMPLETE", str(job_id), owner, str(self._policy.max_attempts), str(job_id), *args
+        )
+        return [_job(flat) for flat in out]
+
+    async def fail(self, job_id: int, owner: str, error: str, *, retryable: bool = True) -> Job:
+        """Record a failure: back to pending with back-off, or dead past max_attempts."""
+        p = self._policy
+        flat = await self._script(
+            "FAIL", str(job_id), owner, error, "1" if retryable else "0",
+            repr(float(p.retry_base_s)), repr(float(p.retry_max_s)),
+        )  # fmt: skip
+        return _job(flat)
+
+    async def extend(self, job_id: int, owner: str) -> bool:
+        """Renew the lease; False if the lease was lost."""
+        now = self._now()
+        script = self._scripts["EXTEND"]
+        argv = [self._ns, repr(now), str(job_id), owner, repr(now + self._policy.lease_s)]
+        return bool(await self._run(lambda: script(keys=[], args=argv)))
+
+    async def requeue(self, job_id: int) -> Job | None:
+        """Move a dead (or stuck running) job back to pending with its attempts reset."""
+        flat = await self._script("REQUEUE", str(job_id))
+        return _job(flat) if flat else None
+
+    async def recover(self) -> int:
+        """Return running jobs whose lease expired to pending (dead if out of attempts)."""
+        return int(await self._script("RECOVER"))
+
+    async def stats(self) -> QueueStats:
+        """Counts by type and status and the oldest due pending age."""
+        now = self._now()
+        script = self._scripts["STATS"]
+        flat, oldest = await self._run(lambda: script(keys=[], args=[self._ns, repr(now)]))
+        counts: dict[tuple[str, JobStatus], int] = {}
+        for field, value in zip(flat[::2], flat[1::2], strict=True):
+            if int(value):
+                job_type, status = field.rsplit("|", 1)
+                counts[(job_type, JobStatus(status))] = int(value)
+        age = None if not oldest else max(0.0, now - float(oldest))
+        return QueueStats(counts, age)
+
+    async def prune(self, older_than_s: float) -> int:
+        """Delete done jobs finished more than ``older_than_s`` ago and trim the streams."""
+        cutoff = repr(self._now() - older_than_s)
+        total = 0
+        while True:
+            n = int(await self._script("PRUNE", cutoff, str(_PRUNE_BATCH)))
+            total += n
+            if n < _PRUNE_BATCH:
+                return total
+
+    async def get(self, job_id: int) -> Job | None:
+        """One job by id, or None."""
+        key = f"{self._ns}:job:{job_id}"
+        # decode_responses=True: every key and value is a str
+        flat = cast("dict[str, str]", await self._run(lambda: self._client.hgetall(key)))
+        if not flat:
+            return None
+        return _job([x for kv in flat.items() for x in kv])
+
+    async def next_due(self, types: Collection[str]) -> float | None:
+        """Earliest run_at (epoch seconds) among pending jobs of ``types``."""
+        if not types:
+            return None
+        when = await self._script("NEXT_DUE", *dict.fromkeys(types))
+        return float(when) if when else None
+
+    async def dead_letters(self, count: int = 100) -> list[dict[str, str]]:
+        """The newest entries of the dead-letter stream (id, type, key, error), newest first."""
+        key = f"{self._ns}:dead"
+        rows = await self._run(lambda: self._client.xrevrange(key, count=count))
+        return [dict(cast("dict[str, str]", fields)) for _, fields in rows or []]
+
+    async def delete_namespace(self) -> int:
+        """Delete every key of this queue's namespace (tests, benchmarks); returns how many."""
+
+        def delete() -> int:
+            keys = list(self._client.scan_iter(match=f"{self._ns}:*", count=1000))
+            return int(self._client.delete(*keys)) if keys else 0
+
+        return await self._run(delete)
+
+    async def run_housekeeping(
+        self,
+        *,
+        every_s: float = 5.0,
+        retain_done_s: float | None = None,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Recover expired leases (and prune) every ``every_s``; safe in every process."""
+        task_status.started()
+        while True:
+            try:
+                if n := await self.recover():
+                    log.warning("recovered %d job(s) whose lease expired", n)
+                if retain_done_s is not None:
+                    await self.prune(retain_done_s)
+            except RedisUnavailableError as exc:
+                log.warning("housekeeping skipped: %s", exc)
+            await trio.sleep(every_s)
+
+
+@asynccontextmanager
+async def open_redis_queue(
+    url: str,
+    policy: QueuePolicy,
+    now: Callable[[], float],
+    *,
+    namespace: str = "{finagent}",
+    threads: int = 8,
+) -> AsyncIterator[RedisJobQueue]:
+    """``async with open_redis_queue(url, policy, now) as queue``: a pool, closed on exit.
+
+    Raises:
+        RedisUnavailableError: Redis does not answer PING.
+    """
+    client = redis.Redis.from_url(
+        url, decode_responses=True, max_connections=threads,
+        socket_connect_timeout=5.0, health_check_interval=30,
+    )  # fmt: skip
+    try:
+        queue = RedisJobQueue(client, policy, now, namespace=namespace, threads=threads)
+        await queue.ping()
+        yield queue
+    finally:
+        client.close()
