@@ -30,6 +30,27 @@ app.command(
 )
 app.command("finagent.cli.bench:bench_app", name="bench", help="Benchmarks (not tests).")
 app.command(
+    "finagent.cli.trading:simulate",
+    name="simulate",
+    help="Run the real daemon on the simulated market in virtual time and print the day's report.",
+)
+app.command(
+    "finagent.cli.trading:scan",
+    name="scan",
+    help="Run one scan now on the configured feed and print the candidates.",
+)
+app.command(
+    "finagent.cli.trading:report",
+    name="report",
+    help="Show the daily report stored in the database.",
+)
+app.command(
+    "finagent.cli.trading:halt",
+    name="halt",
+    help="Halt trading (optionally flatten); the running daemon obeys within a second.",
+)
+app.command("finagent.cli.trading:resume", name="resume", help="Resume trading after a halt.")
+app.command(
     "finagent.cli.doctor:doctor_app",
     name="doctor",
     help="Check broker connectivity, keys, clock skew and the calendar.",
