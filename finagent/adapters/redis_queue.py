@@ -119,6 +119,8 @@ class RedisJobQueue:
         now: epoch seconds; ``time.time`` in production, virtual time in tests.
         namespace: key prefix; a ``{hash tag}`` keeps every key in one cluster slot.
         threads: most Redis calls in flight at once (worker threads = pool connections).
+        inline: call Redis on the Trio thread (blocks the loop for each round trip): only for
+            simulations under virtual time, where thread calls would let the clock jump.
     """
 
     def __init__(
@@ -129,8 +131,10 @@ class RedisJobQueue:
         *,
         namespace: str = "{finagent}",
         threads: int = 8,
+        inline: bool = False,
     ) -> None:
         self._client = client
+        self._inline = inline
         self._policy = policy
         self._now = now
         self._ns = namespace
@@ -152,6 +156,9 @@ class RedisJobQueue:
             with _translated():
                 return fn()
 
+        if self._inline:
+            await trio.lowlevel.checkpoint()
+            return call()
         return await trio.to_thread.run_sync(call, limiter=self._limiter)
 
     async def _script(self, name: str, *args: str) -> Any:
@@ -304,6 +311,7 @@ async def open_redis_queue(
     *,
     namespace: str = "{finagent}",
     threads: int = 8,
+    inline: bool = False,
 ) -> AsyncIterator[RedisJobQueue]:
     """``async with open_redis_queue(url, policy, now) as queue``: a pool, closed on exit.
 
@@ -315,7 +323,9 @@ async def open_redis_queue(
         socket_connect_timeout=5.0, health_check_interval=30,
     )  # fmt: skip
     try:
-        queue = RedisJobQueue(client, policy, now, namespace=namespace, threads=threads)
+        queue = RedisJobQueue(
+            client, policy, now, namespace=namespace, threads=threads, inline=inline
+        )
         await queue.ping()
         yield queue
     finally:

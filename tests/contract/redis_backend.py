@@ -31,12 +31,18 @@ class RedisQueueHarness:
 
 @asynccontextmanager
 async def open_redis_harness(
-    policy: QueuePolicy, *, url: str | None = None
+    policy: QueuePolicy, *, url: str | None = None, inline: bool = False
 ) -> AsyncIterator[RedisQueueHarness]:
-    """A RedisJobQueue in a fresh namespace; its keys are deleted at exit."""
+    """A RedisJobQueue in a fresh namespace; its keys are deleted at exit.
+
+    The contract suite runs on worker threads (``inline=False``), the production path: its
+    tests hold no concurrent timers, so autojump has nowhere to jump during a Redis call.
+    """
     url = url if url is not None else shared_redis_server().url
     namespace = "{t-" + uuid.uuid4().hex[:12] + "}"
-    async with open_redis_queue(url, policy, virtual_now, namespace=namespace) as queue:
+    async with open_redis_queue(
+        url, policy, virtual_now, namespace=namespace, inline=inline
+    ) as queue:
         try:
             yield RedisQueueHarness(queue, policy)
         finally:
