@@ -28,6 +28,11 @@ app.command(
     name="schedule",
     help="Next fire times of every schedule entry, holidays and early closes marked.",
 )
+app.command(
+    "finagent.cli.queue:queue_app",
+    name="queue",
+    help="Inspect and repair the job queue (read-only while the daemon runs).",
+)
 app.command("finagent.cli.bench:bench_app", name="bench", help="Benchmarks (not tests).")
 app.command(
     "finagent.cli.trading:simulate",
