@@ -132,7 +132,7 @@ def _supervisor_spec(settings: Settings, observer: Observer, parts: Parts) -> Su
     )
     children: list[ChildSpec[Any] | SupervisorSpec] = [
         ChildSpec("persistence", parts.persistence, shutdown_timeout=1.0),
-        ChildSpec("dispatcher", parts.pump.run, shutdown_timeout=1.0),
+        ChildSpec("dispatcher", parts.dispatch, shutdown_timeout=1.0),
         services,
         ChildSpec("scheduler", parts.scheduler.run, shutdown_timeout=1.0),
         ChildSpec("heartbeat", Heartbeat(interval_s=30.0).run, restart=Restart.PERMANENT),
@@ -185,6 +185,7 @@ async def run_daemon(
                 metrics.registry,
                 readiness,
             )
+        observer.listen(parts.dispatcher.on_event)  # a crashed stage fails the job it held
         spec = _supervisor_spec(settings, observer, parts)
         async with open_supervisor(spec, observer, parts.rng) as tree:
             for check in ("recovery", "scheduler", "db_writable"):

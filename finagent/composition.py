@@ -1,4 +1,4 @@
-"""The daemon's parts, built from settings: adapters, the writer, the pump and the stages.
+"""The daemon's parts, built from settings: adapters, the writer, the dispatcher and the stages.
 
 Split out of ``app.py`` (the composition root) to keep each module small; only ``app`` and the
 CLI import it. Everything concrete is picked here: the SQLite store, the simulated market,
@@ -8,7 +8,9 @@ the paper broker, the exchange calendar and the clock.
 from __future__ import annotations
 
 import logging
+import os
 import random
+import socket
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -29,12 +31,13 @@ from finagent.domain.market import Session
 from finagent.domain.planning import PlanRules
 from finagent.domain.risk import RiskProfile
 from finagent.domain.scoring import ScoreWeights
+from finagent.services.dispatcher import Dispatcher
 from finagent.services.execution import Executor
 from finagent.services.persistence import JobWriter, PersistentJobQueue, WriteRequest
 from finagent.services.planner import Planner
-from finagent.services.pump import JobPump
 from finagent.services.reporter import Reporter
 from finagent.services.risk import RiskGuard
+from finagent.services.routing import dispatcher_actor, trio_time_queue
 from finagent.services.scanner import Scanner
 from finagent.services.scheduler import Scheduler
 from finagent.services.scoring import Scoring
@@ -82,11 +85,18 @@ class CountingObserver:
     def __init__(self, inner: Observer) -> None:
         self._inner = inner
         self.restarts: dict[str, int] = {}
+        self._listeners: list[Callable[[LifecycleEvent], None]] = []
+
+    def listen(self, listener: Callable[[LifecycleEvent], None]) -> None:
+        """Also call ``listener`` with every event (the dispatcher fails a crashed job)."""
+        self._listeners.append(listener)
 
     def on_event(self, event: LifecycleEvent) -> None:
         """Count restarts, then forward."""
         if isinstance(event, ActorRestarted):
             self.restarts[event.name] = self.restarts.get(event.name, 0) + 1
+        for listener in self._listeners:
+            listener(event)
         self._inner.on_event(event)
 
 
@@ -97,7 +107,8 @@ class Parts:
     persistence: Callable[[ActorContext[object]], Coroutine[Any, Any, None]]
     queue: PersistentJobQueue
     records: WriterRecords
-    pump: JobPump
+    dispatcher: Dispatcher
+    dispatch: Callable[[ActorContext[object]], Coroutine[Any, Any, None]]
     stages: dict[str, Stage]
     watch: TradingWatch
     scheduler: Scheduler
@@ -154,6 +165,10 @@ def _anchored_clock(store: SqliteTradingStore, settings: Settings) -> VirtualClo
     now = datetime.fromtimestamp(anchor.virtual(wall), UTC)
     log.info("sim timeline: %s at %gx (anchored in the database)", now.isoformat(), anchor.speed)
     return VirtualClock(now, speed=anchor.speed)
+
+
+def _node() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _profile(settings: Settings) -> RiskProfile:
@@ -236,20 +251,30 @@ async def open_parts(
                 "reporter": reporter,
             }
             stages = {
-                name: Stage(h, queue, clock.timestamp, metrics=metrics, chaos=chaos, stats=stats)
+                name: Stage(
+                    h,
+                    queue,
+                    clock.timestamp,
+                    metrics=metrics,
+                    chaos=chaos,
+                    stats=stats,
+                    check=False,
+                )
                 for name, h in handlers.items()
             }
-            pump = JobPump(
-                queue, ROUTES, clock,
-                poll_s=3600.0 if options.inline else q.poll_s,
-                metrics=metrics, deadline=clock.trio_deadline,
+            idle = 3600.0 if options.inline else None  # inline: every wake-up is a commit
+            dispatcher = Dispatcher(
+                trio_time_queue(queue, clock.trio_deadline), trio.current_time, node=_node(),
+                poll_s=idle or q.poll_s, poll_max_s=idle or q.poll_max_s,
             )  # fmt: skip
-            writer.listen(pump.on_commit)
+            writer.listen(dispatcher.on_commit)
+            dispatch = dispatcher_actor(dispatcher, ROUTES, queue, metrics)
             watch = TradingWatch(switch, records, queue, broker, clock, metrics=metrics)
             scheduler = Scheduler(entries, calendar, clock, queue)
             rng = random.Random(f"supervision:{s.sim.seed}").random
             yield Parts(
-                _persistence(writer, receive), queue, records, pump, stages, watch, scheduler,
+                _persistence(writer, receive), queue, records, dispatcher, dispatch, stages,
+                watch, scheduler,
                 broker, market, clock, switch, executor, reporter, chaos, stats, rng,
                 restart_allowance=10_000 if chaos is not None else 0,
             )  # fmt: skip

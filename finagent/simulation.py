@@ -134,7 +134,7 @@ async def _progress(probe: DaemonProbe, scope: trio.CancelScope) -> None:
             orders = len(await parts.broker.open_orders())
             now = parts.clock.now().astimezone(UTC)
             print(
-                f"\r{now:%Y-%m-%d %H:%M} UTC  jobs {parts.pump.delivered:>5}"
+                f"\r{now:%Y-%m-%d %H:%M} UTC  jobs {parts.dispatcher.dispatched:>5}"
                 f"  open orders {orders:>3}  P&L {account.day_pnl:>10}",
                 end="",
                 file=sys.stderr,

@@ -2,10 +2,12 @@
 
 Every trading service (scanner, scoring, planner, risk, execution, reporter) is a ``JobHandler``
 run by a :class:`Stage`. The stage validates the payload (a bad one goes to dead, never
-retried), calls the handler, and completes the job together with the handler's output jobs in
-one queue call. A handler error fails the job with back-off (dead past ``max_attempts``).
-:class:`Chaos` injects seeded crashes (``finagent simulate --crash-rate``) before or after the
-handler: the job is failed back to pending and the actor dies, so supervision restarts it.
+retried; the dispatcher already checks it, a stage run on its own checks again), calls the
+handler, and completes the job together with the handler's output jobs in one queue call. A
+handler error fails the job with back-off (dead past ``max_attempts``). :class:`Chaos` injects
+seeded crashes (``finagent simulate --crash-rate``) before or after the handler: the actor dies
+holding the job; the dispatcher sees the crash (a lifecycle event) and fails the job it held
+(back-off, dead past ``max_attempts``), and supervision restarts the actor.
 """
 
 from __future__ import annotations
@@ -87,7 +89,9 @@ class Stage:
         metrics: Metrics | None = None,
         chaos: Chaos | None = None,
         stats: StageStats | None = None,
+        check: bool = True,
     ) -> None:
+        self._check = check
         self._handler = handler
         self._queue = queue
         self._now = now
@@ -105,21 +109,21 @@ class Stage:
         """Handle one leased job and settle it (complete, retry or dead)."""
         started = time.perf_counter()
         owner = job.lease_owner or ""
-        try:
-            validate(job.type, job.payload)
-        except PayloadError as exc:
-            log.error("job %s has a bad payload: %s", job.key, exc)
-            await self._fail(job, owner, str(exc), retryable=False)
-            return
+        if self._check:
+            try:
+                validate(job.type, job.payload)
+            except PayloadError as exc:
+                log.error("job %s has a bad payload: %s", job.key, exc)
+                await self._fail(job, owner, str(exc), retryable=False)
+                return
         try:
             if self._chaos is not None:
                 self._chaos.roll(job, "before")
             outputs = list(await self._handler.handle(job))
             if self._chaos is not None:
                 self._chaos.roll(job, "after")
-        except InjectedCrash as exc:
-            await self._fail(job, owner, str(exc), retryable=True)
-            raise
+        except InjectedCrash:
+            raise  # a crash: the dispatcher fails the job this actor held
         except PayloadError as exc:
             await self._fail(job, owner, str(exc), retryable=False)
             return

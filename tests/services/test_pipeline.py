@@ -44,10 +44,12 @@ def _approved(quantity=100):
 
 
 @asynccontextmanager
-async def _queue(path, clock):
+async def _queue(path, clock, listener=None):
     store = SqliteTradingStore.open(path)
     send, receive = trio.open_memory_channel[WriteRequest](64)
     writer = JobWriter(store, QueuePolicy(max_attempts=3), clock.timestamp, inline=True)
+    if listener is not None:
+        writer.listen(listener)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(writer.serve, receive)
         yield PersistentJobQueue(send), WriterRecords(send)
@@ -100,6 +102,8 @@ async def test_execute_sends_once_and_a_rerun_adopts_the_broker_order(tmp_path):
         with pytest.raises(InjectedCrash):  # crashes before the handler: nothing sent
             await stage.process(job)
         assert broker.submitted == []
+        assert (await queue.get(job.id)).status is JobStatus.RUNNING  # the dispatcher fails it
+        await queue.fail(job.id, job.lease_owner, "crashed")
         clock.advance(timedelta(seconds=2))
         job = await _claim_one(queue, "execute")
         stage_after = Stage(executor, queue, clock.timestamp)
@@ -151,3 +155,71 @@ async def test_halted_switch_blocks_entries_and_operator_flatten_becomes_a_job(t
         await stage.process(await _claim_one(queue, "execute"))
         await watch.follow_account()
     assert broker.submitted == []
+
+
+class _Crashy:
+    """A handler that crashes its actor on jobs marked poison (and on the first try of flaky)."""
+
+    def __init__(self):
+        self.done = []
+        self.starts = 0
+
+    async def start(self):
+        self.starts += 1
+
+    async def handle(self, job):
+        if job.key.startswith("flatten:poison") or (
+            job.key.startswith("flatten:flaky") and job.attempts == 1
+        ):
+            raise InjectedCrash(f"crash on {job.key}")
+        self.done.append(job.key)
+        return []
+
+
+async def test_dispatcher_fails_a_crashed_stage_job_with_backoff_and_a_poison_one_ends_dead(
+    tmp_path, autojump_clock
+):
+    from actors import ChildSpec, SupervisorSpec, open_supervisor
+    from finagent.services.dispatcher import Dispatcher
+    from finagent.services.routing import dispatcher_actor, trio_time_queue
+
+    clock = FakeClock(OPEN)
+    handler = _Crashy()
+    dispatcher = None
+
+    def on_commit(note):
+        dispatcher.on_commit(note)
+
+    async with _queue(tmp_path / "q.db", clock, on_commit) as (queue, _):
+        view = trio_time_queue(
+            queue, lambda when: trio.current_time() + max(0.0, when.timestamp() - clock.timestamp())
+        )
+        dispatcher = Dispatcher(view, trio.current_time, node="t")
+        routes = {"flatten": "execution", "execute": "execution"}
+        spec = SupervisorSpec(
+            "root",
+            [
+                ChildSpec("dispatcher", dispatcher_actor(dispatcher, routes, queue)),
+                ChildSpec("execution", Stage(handler, queue, clock.timestamp).run, mailbox_size=8),
+            ],
+            max_restarts=100,
+        )
+        poison, _flaky, *_ok, bad = await queue.enqueue(
+            [NewJob("flatten", "flatten:poison"), NewJob("flatten", "flatten:flaky")]
+            + [NewJob("flatten", f"flatten:ok{i}") for i in range(3)]
+            + [NewJob("execute", "execute:bad", {"approved": True})]
+        )
+        async with open_supervisor(spec, dispatcher):
+            for _ in range(600):
+                await trio.sleep(1)
+                clock.advance(timedelta(seconds=1))
+                poison = await queue.get(poison.id)
+                if len(handler.done) == 4 and poison.status is JobStatus.DEAD:
+                    break
+        bad = await queue.get(bad.id)
+    assert sorted(handler.done) == ["flatten:flaky"] + [f"flatten:ok{i}" for i in range(3)]
+    assert poison.status is JobStatus.DEAD and poison.attempts == 3
+    assert "crash on flatten:poison" in poison.last_error
+    assert bad.status is JobStatus.DEAD and bad.attempts == 1
+    assert "invalid payload" in bad.last_error
+    assert handler.starts >= 4  # restarted after each crash

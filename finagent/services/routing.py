@@ -1,0 +1,123 @@
+"""The dispatcher as an actor of the daemon: routes, Trio-time wake-ups and queue gauges.
+
+:func:`dispatcher_actor` wraps helper-2's :class:`~finagent.services.dispatcher.Dispatcher`:
+at its first start it registers every stage's mailbox (``ctx.peer``) for the stage's job types
+with :func:`finagent.domain.pipeline.validate` as the payload check (a bad payload goes to
+``dead`` before any stage sees it); it stops at once when the supervisor asks, and refreshes
+the queue gauges every ``stats_s``. Restart: permanent (routes and in-flight jobs are kept).
+
+:func:`trio_time_queue` lets the dispatcher sleep in Trio seconds while job times are virtual:
+under ``finagent up --speed N`` one Trio second is N virtual seconds.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, final
+
+import trio
+
+from finagent.domain.pipeline import validate
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
+
+    from actors import ActorContext
+    from finagent.domain.jobs import Job, NewJob
+    from finagent.observability import Metrics
+    from finagent.services.dispatcher import Dispatcher
+    from finagent.services.persistence import PersistentJobQueue
+
+__all__ = ["check_payload", "dispatcher_actor", "trio_time_queue"]
+
+# A hair late: float rounding must not wake the dispatcher just before run_at (a busy loop).
+_EPSILON_S = 0.001
+
+
+def check_payload(job: Job) -> None:
+    """The dispatcher's validation hook: the payload must fit the job's type."""
+    validate(job.type, job.payload)
+
+
+@final
+class _TrioTimeQueue:
+    """The job queue as the dispatcher sees it: ``next_due`` in Trio time."""
+
+    def __init__(self, queue: PersistentJobQueue, deadline: Callable[[datetime], float]) -> None:
+        self._queue = queue
+        self._deadline = deadline
+
+    async def enqueue(self, jobs: Sequence[NewJob], *, parent_id: int | None = None) -> list[Job]:
+        """Store new jobs."""
+        return await self._queue.enqueue(jobs, parent_id=parent_id)
+
+    async def claim(self, types: Collection[str], limit: int, owner: str) -> list[Job]:
+        """Lease due jobs."""
+        return await self._queue.claim(types, limit, owner)
+
+    async def complete(self, job_id: int, owner: str, outputs: Sequence[NewJob] = ()) -> list[Job]:
+        """Mark done with outputs."""
+        return await self._queue.complete(job_id, owner, outputs)
+
+    async def fail(self, job_id: int, owner: str, error: str, *, retryable: bool = True) -> Job:
+        """Retry with back-off, or dead."""
+        return await self._queue.fail(job_id, owner, error, retryable=retryable)
+
+    async def extend(self, job_id: int, owner: str) -> bool:
+        """Renew a lease."""
+        return await self._queue.extend(job_id, owner)
+
+    async def next_due(self, types: Collection[str]) -> float | None:
+        """The Trio time at which the next delayed job of ``types`` falls due."""
+        due = await self._queue.next_due(types)
+        if due is None:
+            return None
+        return self._deadline(datetime.fromtimestamp(due, UTC)) + _EPSILON_S
+
+
+def trio_time_queue(
+    queue: PersistentJobQueue, deadline: Callable[[datetime], float]
+) -> _TrioTimeQueue:
+    """``queue`` with ``next_due`` mapped through ``deadline`` (``VirtualClock.trio_deadline``)."""
+    return _TrioTimeQueue(queue, deadline)
+
+
+def actor_types(routes: Mapping[str, str]) -> dict[str, list[str]]:
+    """Job type -> actor becomes actor -> its job types."""
+    by_actor: dict[str, list[str]] = {}
+    for job_type, actor in routes.items():
+        by_actor.setdefault(actor, []).append(job_type)
+    return by_actor
+
+
+def dispatcher_actor(
+    dispatcher: Dispatcher,
+    routes: Mapping[str, str],
+    queue: PersistentJobQueue,
+    metrics: Metrics | None = None,
+    *,
+    stats_s: float = 15.0,
+) -> Callable[[ActorContext[object]], Coroutine[Any, Any, None]]:
+    """The ``ChildSpec`` factory running ``dispatcher`` with the stages' mailboxes."""
+    registered = False
+
+    async def gauges() -> None:
+        assert metrics is not None
+        while True:
+            metrics.update_queue_gauges(await queue.stats())
+            await trio.sleep(stats_s)
+
+    async def run(ctx: ActorContext[object]) -> None:
+        nonlocal registered
+        if not registered:
+            for actor, types in actor_types(routes).items():
+                dispatcher.register(actor, types, ctx.peer(actor), validate=check_payload)
+            registered = True
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(dispatcher.run)
+            if metrics is not None:
+                nursery.start_soon(gauges)
+            await ctx.stopping.wait()
+            nursery.cancel_scope.cancel()
+
+    return run
