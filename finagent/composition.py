@@ -157,14 +157,14 @@ def sim_session_for(calendar: XcalsExchangeCalendar) -> Callable[[date], Session
     return session_for
 
 
-def _anchored_clock(store: SqliteTradingStore, settings: Settings) -> VirtualClock:
+def _anchored_clock(store: SqliteTradingStore, settings: Settings) -> tuple[VirtualClock, float]:
     wall = time.time()
     start = settings.sim.start
     sim_start = datetime.fromisoformat(start).timestamp() if start else wall
     anchor = store.anchor(SimAnchor(wall, sim_start, settings.sim.speed))
     now = datetime.fromtimestamp(anchor.virtual(wall), UTC)
     log.info("sim timeline: %s at %gx (anchored in the database)", now.isoformat(), anchor.speed)
-    return VirtualClock(now, speed=anchor.speed)
+    return VirtualClock(now, speed=anchor.speed), anchor.speed
 
 
 def _node() -> str:
@@ -211,13 +211,14 @@ async def open_parts(
         s.db_path, synchronous=s.sqlite.synchronous, busy_timeout_ms=s.sqlite.busy_timeout_ms
     )
     try:
-        clock = options.clock or _anchored_clock(store, s)
+        clock, speed = (options.clock, 1.0) if options.clock else _anchored_clock(store, s)
         calendar = XcalsExchangeCalendar(s.exchange.calendar)
         market = SimMarket(
             symbols=s.sim.symbols, seed=s.sim.seed, session_for=sim_session_for(calendar)
         )
         q = s.queue
-        policy = QueuePolicy(q.lease_s, q.max_attempts, q.retry_base_s, q.retry_max_s)
+        # Leases guard against a hung worker: real seconds, so virtual ones at speed N.
+        policy = QueuePolicy(q.lease_s * speed, q.max_attempts, q.retry_base_s, q.retry_max_s)
         send, receive = trio.open_memory_channel[WriteRequest](1024)
         writer = JobWriter(
             store, policy, clock.timestamp, inline=options.inline, retain_done_s=q.retain_done_s

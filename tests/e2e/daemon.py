@@ -40,8 +40,14 @@ def start(args: list[str], tmp_path: Path, **extra: str) -> subprocess.Popen[str
     )
 
 
-def wait_for_log(proc: subprocess.Popen[str], needle: str, timeout: float = 30.0) -> dict[str, Any]:
-    """Read log lines until one whose message contains ``needle``; fail after ``timeout``."""
+def wait_for_log(
+    proc: subprocess.Popen[str], needle: str, timeout: float = 120.0
+) -> dict[str, Any]:
+    """Read log lines until one whose message contains ``needle``; fail after ``timeout``.
+
+    The deadline is generous: start-up imports the calendar (pandas), opens the databases and
+    the paper broker before the tree logs that it runs, and a loaded CI box is slow.
+    """
     assert proc.stdout is not None
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
