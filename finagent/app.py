@@ -24,6 +24,7 @@ from actors import (
 )
 from actors.watchdog import watchdog_factory
 from finagent import __version__
+from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.composition import CountingObserver, DaemonProbe, Parts, open_parts
 from finagent.domain.schedule import EntryValues, ScheduleError, apply_at_overrides
 from finagent.observability import (
@@ -35,7 +36,7 @@ from finagent.observability import (
 )
 from finagent.services.heartbeat import Heartbeat
 from finagent.services.http import serve_http
-from finagent.services.schedule_plan import check_zone, compile_entries
+from finagent.services.schedule_plan import check_exchange, check_zone, compile_entries
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -101,7 +102,7 @@ def schedule_values(settings: Settings, at_overrides: Sequence[str] = ()) -> dic
 
 
 def validate(settings: Settings, at_overrides: Sequence[str] = ()) -> None:
-    """Check what the settings model cannot: zones and the schedule.
+    """Check what the settings model cannot: zones, the exchange calendar and the schedule.
 
     Raises:
         StartupError: one line naming the key at fault.
@@ -109,6 +110,8 @@ def validate(settings: Settings, at_overrides: Sequence[str] = ()) -> None:
     try:
         check_zone(settings.exchange.timezone, "exchange.timezone")
         check_zone(settings.exchange.display_timezone, "exchange.display_timezone")
+        calendar = XcalsExchangeCalendar(settings.exchange.calendar)
+        check_exchange(calendar, settings.exchange.timezone)
         compile_entries(
             schedule_values(settings, at_overrides),
             known_job_types=KNOWN_JOB_TYPES,

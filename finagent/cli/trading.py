@@ -81,8 +81,10 @@ def simulate(
             session = find_session(_calendar(settings.exchange.calendar), day, today_utc())
         except SimulationError as exc:
             die(str(exc))
+        # The progress line redraws itself with \r: only on a terminal, never into a pipe.
+        progress = not json and sys.stderr.isatty()
         result = run_simulation(
-            settings, session, speed=rate, crash_rate=crash_rate, progress=not json
+            settings, session, speed=rate, crash_rate=crash_rate, progress=progress
         )
     if json:
         print(jsonlib.dumps(result, sort_keys=True))

@@ -110,11 +110,13 @@ def test_crashing_services_end_with_the_crash_free_orders_and_positions(tmp_path
     assert stormy["duplicate_orders"] == 0
 
 
-def test_halted_before_the_session_sends_no_order(tmp_path, calendar):
+def test_halted_before_the_session_sends_no_order(tmp_path, calendar, capsys):
     path = tmp_path / "halted.db"
     set_control(path, "halted", flatten=False, now=0.0)
     session = find_session(calendar, DAY, DAY)
-    report = run_simulation(_settings(path), session)
+    report = run_simulation(_settings(path), session, progress=True)
+    err = capsys.readouterr().err
+    assert err.startswith("\r2025-01-06 ") and "open orders" in err and err.endswith("\n")
     assert report["approved"] == 0
     assert report["orders"] == []
     assert report["rejected"]["trading_state"] == report["plans"] > 0
@@ -142,9 +144,82 @@ def test_cli_simulate_json_then_report_halt_and_resume(tmp_path, capsys):
     assert read_control(path).state == "active"
 
 
+def test_cli_simulate_into_a_pipe_draws_no_progress_line(tmp_path, capsys):
+    trading.simulate(date=DAY.isoformat(), symbols=50, seed=SEED, db=tmp_path / "p.db")
+    captured = capsys.readouterr()
+    assert captured.err == ""  # stderr is not a terminal here
+    assert captured.out.startswith(f"session {DAY.isoformat()}  seed {SEED}  symbols 50\n")
+
+
 def test_simulating_a_holiday_is_a_one_line_error(capsys):
     with pytest.raises(SystemExit) as exc:
         trading.simulate(date="2025-12-25", symbols=10)
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err == "finagent: error: 2025-12-25 is not a trading session on XNYS\n"
+
+
+def _config(tmp_path, text):
+    path = tmp_path / "settings.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("exchange", "message"),
+    [
+        ("calendar: NOPE", "exchange.calendar: unknown calendar 'NOPE'"),
+        (
+            "timezone: Europe/London",
+            "exchange.timezone: 'Europe/London' does not match calendar XNYS's zone",
+        ),
+    ],
+)
+def test_config_check_refuses_a_bad_exchange_calendar_in_one_line(
+    tmp_path, capsys, exchange, message
+):
+    from finagent.cli import check
+
+    path = _config(tmp_path, f"exchange:\n  {exchange}\n")
+    with pytest.raises(SystemExit) as exc:
+        check(config=path)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"finagent: error: {message}")
+    assert err.count("\n") == 1
+
+
+def test_config_check_accepts_the_default_calendar(tmp_path, capsys):
+    from finagent.cli import check
+
+    check(config=_config(tmp_path, "exchange:\n  calendar: XNYS\n"))
+    assert capsys.readouterr().out.startswith("ok: ")
+
+
+def test_scan_once_lists_the_independently_computed_candidates(tmp_path, capsys, calendar):
+    path = _config(tmp_path, f"sim:\n  symbols: {SYMBOLS}\n  seed: {SEED}\n")
+    at = find_session(calendar, DAY, DAY).open - timedelta(minutes=30)
+    trading.scan(once=True, at=at.isoformat(), json=True, config=path)
+    out = json.loads(capsys.readouterr().out)
+    found, _, _ = trio.run(_expected, calendar)
+    ranked = rank(found, ScoreWeights(), len(found))
+    assert out["at"] == at.isoformat()
+    assert [c["symbol"] for c in out["candidates"]] == [s.symbol for s in ranked]
+    assert len(ranked) > 0
+    for row, s in zip(out["candidates"], ranked, strict=True):
+        assert row["score"] == pytest.approx(float(s.score), abs=1e-3)
+    trading.scan(once=True, at=at.isoformat(), config=path)
+    text = capsys.readouterr().out.splitlines()
+    assert text[0] == f"{len(ranked)} candidate(s) as of {at.isoformat()}"
+    assert text[2].split()[0] == ranked[0].symbol
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"once": False}, "only --once"), ({"at": "yesterday"}, "--at 'yesterday'")],
+)
+def test_scan_refuses_what_it_cannot_do(tmp_path, capsys, kwargs, message):
+    with pytest.raises(SystemExit) as exc:
+        trading.scan(config=_config(tmp_path, "sim:\n  symbols: 10\n"), **kwargs)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
