@@ -42,7 +42,12 @@ from finagent.services.scanner import Scanner
 from finagent.services.scheduler import Scheduler
 from finagent.services.scoring import Scoring
 from finagent.services.stage import Chaos, JobHandler, Stage, StageStats
-from finagent.services.trading_state import TradingSwitch, TradingWatch, WriterRecords
+from finagent.services.trading_state import (
+    StoredScheduleCursor,
+    TradingSwitch,
+    TradingWatch,
+    WriterRecords,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
@@ -121,6 +126,7 @@ class Parts:
     chaos: Chaos | None
     stats: StageStats
     rng: Callable[[], float]
+    metrics: Metrics
     restart_allowance: int = 0
 
 
@@ -167,6 +173,14 @@ def _anchored_clock(store: SqliteTradingStore, settings: Settings) -> tuple[Virt
     return VirtualClock(now, speed=anchor.speed), anchor.speed
 
 
+def _commit_metrics(metrics: Metrics) -> Callable[[int, float], None]:
+    def observe(ops: int, seconds: float) -> None:
+        metrics.sqlite_commit_batch_size.observe(ops)
+        metrics.sqlite_commit_seconds.observe(seconds)
+
+    return observe
+
+
 def _node() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -210,6 +224,7 @@ async def open_parts(
     store = SqliteTradingStore.open(
         s.db_path, synchronous=s.sqlite.synchronous, busy_timeout_ms=s.sqlite.busy_timeout_ms
     )
+    store.observe = _commit_metrics(metrics)
     try:
         clock, speed = (options.clock, 1.0) if options.clock else _anchored_clock(store, s)
         calendar = XcalsExchangeCalendar(s.exchange.calendar)
@@ -271,12 +286,15 @@ async def open_parts(
             writer.listen(dispatcher.on_commit)
             dispatch = dispatcher_actor(dispatcher, ROUTES, queue, metrics)
             watch = TradingWatch(switch, records, queue, broker, clock, metrics=metrics)
-            scheduler = Scheduler(entries, calendar, clock, queue)
+            scheduler = Scheduler(
+                entries, calendar, clock, queue, cursor=StoredScheduleCursor(records),
+                on_skipped=lambda entry, _: metrics.schedule_skipped.labels(entry.name).inc(),
+            )  # fmt: skip
             rng = random.Random(f"supervision:{s.sim.seed}").random
             yield Parts(
                 _persistence(writer, receive), queue, records, dispatcher, dispatch, stages,
                 watch, scheduler,
-                broker, market, clock, switch, executor, reporter, chaos, stats, rng,
+                broker, market, clock, switch, executor, reporter, chaos, stats, rng, metrics,
                 restart_allowance=10_000 if chaos is not None else 0,
             )  # fmt: skip
     finally:

@@ -1,4 +1,4 @@
-"""Trading tables next to the job queue: control (kill switch), daily reports, the sim anchor.
+"""Trading tables next to the job queue: control, daily reports, schedule cursor, sim anchor.
 
 ``SqliteTradingStore`` is the ``JobStore`` the persistence actor drives: job operations go to
 ``SqliteJobStore`` in its group-commit transaction, and the trading operations of the same batch
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
@@ -18,15 +19,17 @@ from finagent.adapters.sqlite_schema import Synchronous, connect_reader, connect
 from finagent.adapters.sqlite_store import SqliteJobStore
 from finagent.ports.trading import (
     Control,
+    GetCursor,
     GetReport,
     JobTrail,
+    PutCursor,
     PutReport,
     ReadControl,
     SessionJobs,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
 
     from finagent.domain.jobs import QueuePolicy
@@ -46,6 +49,8 @@ CREATE TABLE IF NOT EXISTS trading_control (
     flatten_seq INTEGER NOT NULL DEFAULT 0, updated_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS daily_reports (
     session_date TEXT PRIMARY KEY, report TEXT NOT NULL CHECK (json_valid(report)));
+CREATE TABLE IF NOT EXISTS schedule_cursor (
+    id INTEGER PRIMARY KEY CHECK (id = 1), handled REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS sim_anchor (
     id INTEGER PRIMARY KEY CHECK (id = 1), wall_start REAL NOT NULL, sim_start REAL NOT NULL,
     speed REAL NOT NULL);
@@ -78,12 +83,18 @@ def _trail(conn: sqlite3.Connection, day: str) -> list[JobTrail]:
 
 @final
 class SqliteTradingStore:
-    """The job store plus the trading tables, on one write connection (the single writer)."""
+    """The job store plus the trading tables, on one write connection (the single writer).
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    ``observe(ops, seconds)`` is called after every batch (the commit metrics).
+    """
+
+    def __init__(
+        self, conn: sqlite3.Connection, observe: Callable[[int, float], None] | None = None
+    ) -> None:
         _ensure(conn)
         self._conn = conn
         self._jobs = SqliteJobStore(conn)
+        self.observe = observe
 
     @classmethod
     def open(
@@ -104,6 +115,15 @@ class SqliteTradingStore:
         self, ops: Sequence[Any], now: float, policy: QueuePolicy
     ) -> list[object | Exception]:
         """Job ops in the job store's group commit, then trading ops; results in order."""
+        started = time.perf_counter()
+        results = self._apply(ops, now, policy)
+        if self.observe is not None:
+            self.observe(len(ops), time.perf_counter() - started)
+        return results
+
+    def _apply(
+        self, ops: Sequence[Any], now: float, policy: QueuePolicy
+    ) -> list[object | Exception]:
         mine = [i for i, op in enumerate(ops) if isinstance(op, _OPS)]
         if not mine:
             return self._jobs.apply(ops, now, policy)
@@ -132,6 +152,14 @@ class SqliteTradingStore:
                         out.append(_get_report(conn, day))
                     case SessionJobs(day):
                         out.append(_trail(conn, day))
+                    case GetCursor():
+                        row = conn.execute("SELECT handled FROM schedule_cursor").fetchone()
+                        out.append(None if row is None else float(row[0]))
+                    case PutCursor(handled):
+                        conn.execute(
+                            "INSERT OR REPLACE INTO schedule_cursor VALUES (1, ?)", (handled,)
+                        )
+                        out.append(None)
                     case _:  # pragma: no cover - _OPS filters the ops
                         out.append(TypeError(f"unknown trading op {op!r}"))
             conn.execute("COMMIT")
@@ -142,7 +170,7 @@ class SqliteTradingStore:
         return out
 
 
-_OPS = (ReadControl, PutReport, GetReport, SessionJobs)
+_OPS = (ReadControl, PutReport, GetReport, SessionJobs, GetCursor, PutCursor)
 
 
 def _get_report(conn: sqlite3.Connection, day: str) -> Mapping[str, Any] | None:

@@ -1,4 +1,4 @@
-"""The trading-records port: trading state, daily reports and the session's job trail.
+"""The trading-records port: trading state, daily reports, the job trail, the schedule cursor.
 
 These rows live in the job database and are written by the single writer: each operation is a
 frozen dataclass the persistence actor hands to the store with the job operations (the store
@@ -16,8 +16,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Control",
+    "GetCursor",
     "GetReport",
     "JobTrail",
+    "PutCursor",
     "PutReport",
     "ReadControl",
     "SessionJobs",
@@ -77,7 +79,19 @@ class SessionJobs:
     session_date: str
 
 
-TradingOp = ReadControl | PutReport | GetReport | SessionJobs
+@dataclass(frozen=True, slots=True)
+class GetCursor:
+    """Read the scheduler's cursor. Result: epoch seconds, or ``None`` if never saved."""
+
+
+@dataclass(frozen=True, slots=True)
+class PutCursor:
+    """Store the scheduler's cursor (the last handled fire time). Result: ``None``."""
+
+    handled: float
+
+
+TradingOp = ReadControl | PutReport | GetReport | SessionJobs | GetCursor | PutCursor
 
 
 class TradingRecords(Protocol):

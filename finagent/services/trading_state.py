@@ -9,6 +9,7 @@ and a flatten request becomes a ``flatten:halt:<n>`` job (idempotent by key). Ev
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast, final
 
 import trio
@@ -19,8 +20,10 @@ from finagent.domain.orders import OrderStatus
 from finagent.domain.risk import TradingState
 from finagent.ports.trading import (
     Control,
+    GetCursor,
     GetReport,
     JobTrail,
+    PutCursor,
     PutReport,
     ReadControl,
     SessionJobs,
@@ -37,7 +40,7 @@ if TYPE_CHECKING:
     from finagent.ports.queue import JobQueue, StoreOp
     from finagent.ports.trading import TradingOp, TradingRecords
 
-__all__ = ["TradingSwitch", "TradingWatch", "WriterRecords"]
+__all__ = ["StoredScheduleCursor", "TradingSwitch", "TradingWatch", "WriterRecords"]
 
 log = logging.getLogger(__name__)
 
@@ -164,3 +167,28 @@ class WriterRecords:
     async def session_jobs(self, session_date: str) -> list[JobTrail]:
         """The session's jobs."""
         return cast("list[JobTrail]", await self._ask(SessionJobs(session_date)))
+
+    async def cursor(self) -> float | None:
+        """The scheduler's cursor (epoch seconds), or None."""
+        return cast("float | None", await self._ask(GetCursor()))
+
+    async def save_cursor(self, handled: float) -> None:
+        """Store the scheduler's cursor."""
+        await self._ask(PutCursor(handled))
+
+
+@final
+class StoredScheduleCursor:
+    """The scheduler's ``ScheduleCursor`` in the job database, written by the single writer."""
+
+    def __init__(self, records: WriterRecords) -> None:
+        self._records = records
+
+    async def load(self) -> datetime | None:
+        """The last handled fire time, or None if the scheduler never ran on this database."""
+        handled = await self._records.cursor()
+        return None if handled is None else datetime.fromtimestamp(handled, UTC)
+
+    async def save(self, handled: datetime) -> None:
+        """Record that every firing up to ``handled`` was fired or skipped."""
+        await self._records.save_cursor(handled.timestamp())

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 import trio
+import trio.testing
 
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.adapters.sim_market import SimMarket
@@ -223,3 +224,66 @@ def test_scan_refuses_what_it_cannot_do(tmp_path, capsys, kwargs, message):
         trading.scan(config=_config(tmp_path, "sim:\n  symbols: 10\n"), **kwargs)
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+async def _daemon_after_a_missed_day(path, session):
+    """Run the daemon 20 min after the close with a cursor saved the day before."""
+    from finagent.adapters.clocks import VirtualClock
+    from finagent.app import DaemonOptions, run_daemon
+    from finagent.composition import DaemonProbe
+
+    probe = DaemonProbe()
+    clock = VirtualClock(session.close + timedelta(minutes=20))
+    options = DaemonOptions(clock=clock, inline=True, probe=probe)
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(
+            lambda task_status: run_daemon(
+                _settings(path), options, stop=stop, task_status=task_status
+            )
+        )
+        parts = probe.parts
+        for _ in range(600):  # the late daily report runs within virtual seconds
+            if await parts.records.report(DAY.isoformat()) is not None:
+                break
+            await trio.sleep(1)
+        cursor = await parts.scheduler._cursor.load()
+        stop.set()
+    return parts.metrics, cursor
+
+
+def test_the_scheduler_cursor_is_durable_and_missed_firings_are_counted(tmp_path, calendar):
+    import sqlite3
+
+    from prometheus_client import generate_latest
+
+    path = tmp_path / "cursor.db"
+    session = find_session(calendar, DAY, DAY)
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE schedule_cursor (id INTEGER PRIMARY KEY, handled REAL NOT NULL)")
+    conn.execute(
+        "INSERT INTO schedule_cursor VALUES (1, ?)",
+        ((session.open - timedelta(hours=20)).timestamp(),),
+    )
+    conn.commit()
+    conn.close()
+    metrics, cursor = trio.run(
+        _daemon_after_a_missed_day,
+        path,
+        session,
+        clock=trio.testing.MockClock(autojump_threshold=0),
+    )
+    text = generate_latest(metrics.registry).decode()
+    for entry in ("premarket_scan", "time_stop", "flatten"):
+        assert f'finagent_schedule_skipped_total{{entry="{entry}"}} 1.0' in text
+    assert 'finagent_schedule_skipped_total{entry="daily_report"}' not in text
+    assert cursor == session.close + timedelta(minutes=5)  # the report fired late
+    stored = sqlite3.connect(path).execute("SELECT handled FROM schedule_cursor").fetchone()
+    assert stored == (cursor.timestamp(),)
+    count = next(
+        line
+        for line in text.splitlines()
+        if line.startswith("finagent_sqlite_commit_seconds_count")
+    )
+    assert float(count.split()[1]) > 0
+    assert read_report(path, DAY.isoformat())["candidates"] == 0
