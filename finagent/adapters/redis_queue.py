@@ -40,7 +40,7 @@ from finagent.domain.jobs import (
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 
-__all__ = ["RedisJobQueue", "RedisUnavailableError", "open_redis_queue"]
+__all__ = ["RedisJobQueue", "RedisUnavailableError", "encode_jobs", "open_redis_queue"]
 
 T = TypeVar("T")
 
@@ -80,7 +80,7 @@ def _job(flat: Sequence[str]) -> Job:
     )
 
 
-def _job_args(jobs: Sequence[NewJob]) -> list[str]:
+def encode_jobs(jobs: Sequence[NewJob]) -> list[str]:
     """Flatten jobs for ENQUEUE/COMPLETE; serialises every payload first (may raise)."""
     args: list[str] = []
     for new in jobs:
@@ -174,7 +174,7 @@ class RedisJobQueue:
         """Store new jobs; a key that exists returns the existing job, never a duplicate."""
         if not jobs:
             return []
-        args = _job_args(jobs)
+        args = encode_jobs(jobs)
         parent = "" if parent_id is None else str(parent_id)
         out = await self._script("ENQUEUE", str(self._policy.max_attempts), parent, *args)
         return [_job(flat) for flat in out]
@@ -198,7 +198,7 @@ class RedisJobQueue:
 
     async def complete(self, job_id: int, owner: str, outputs: Sequence[NewJob] = ()) -> list[Job]:
         """Mark a leased job done and enqueue its outputs in one atomic step; returns outputs."""
-        args = _job_args(outputs)
+        args = encode_jobs(outputs)
         out = await self._script(
             "COMPLETE", str(job_id), owner, str(self._policy.max_attempts), str(job_id), *args
         )
