@@ -101,9 +101,13 @@ class Stage:
 
     async def run(self, ctx: ActorContext[Job]) -> None:
         """Actor body: start the handler, then serve jobs until the inbox ends."""
-        await self._handler.start()
+        await self.start()
         async for job in ctx.inbox:
             await self.process(job)
+
+    async def start(self) -> None:
+        """What every (re)start does before the first job: the handler's recovery."""
+        await self._handler.start()
 
     async def process(self, job: Job) -> None:
         """Handle one leased job and settle it (complete, retry or dead)."""
