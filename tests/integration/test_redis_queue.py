@@ -211,3 +211,15 @@ async def test_an_unreachable_server_is_a_one_line_error(tmp_path: object) -> No
     with pytest.raises(RedisUnavailableError, match="redis unavailable: ConnectionError"):
         async with open_redis_queue(url, POLICY, virtual_now):
             pass  # pragma: no cover - never reached: opening fails
+
+
+async def test_lua_errors_become_the_queue_s_typed_errors(
+    queue: RedisJobQueue, autojump_clock: object
+) -> None:
+    from finagent.domain.jobs import JobNotFoundError, LeaseLostError
+
+    (job,) = await queue.enqueue([NewJob("scan", "a")])
+    with pytest.raises(JobNotFoundError, match="does not exist"):
+        await queue.fail(job.id + 7, "w", "x")
+    with pytest.raises(LeaseLostError, match="is pending, not leased to w"):
+        await queue.complete(job.id, "w")
