@@ -223,3 +223,20 @@ async def test_dispatcher_fails_a_crashed_stage_job_with_backoff_and_a_poison_on
     assert bad.status is JobStatus.DEAD and bad.attempts == 1
     assert "invalid payload" in bad.last_error
     assert handler.starts >= 4  # restarted after each crash
+
+
+async def test_the_dispatcher_view_of_the_queue_passes_through_and_wakes_in_trio_time(tmp_path):
+    from finagent.services.routing import actor_types, trio_time_queue
+
+    clock = FakeClock(OPEN)
+    async with _queue(tmp_path / "q.db", clock) as (queue, _):
+        view = trio_time_queue(queue, lambda when: (when - OPEN).total_seconds() / 60)
+        (job,) = await view.enqueue([NewJob("flatten", "later", run_at=OPEN.timestamp() + 600)])
+        assert await view.next_due(["flatten"]) == pytest.approx(10.001)  # 600 s at 60x
+        assert await view.next_due(["scan"]) is None
+        clock.advance(timedelta(minutes=10))
+        (leased,) = await view.claim(["flatten"], 1, "o")
+        assert await view.extend(leased.id, "o") is True
+        assert await view.complete(leased.id, "o") == []
+        assert (await queue.get(job.id)).status is JobStatus.DONE
+    assert actor_types({"a": "x", "b": "y", "c": "x"}) == {"x": ["a", "c"], "y": ["b"]}
