@@ -32,11 +32,16 @@ class QueueHarness:
 
 @asynccontextmanager
 async def open_sqlite_harness(
-    path: Path, policy: QueuePolicy, *, inline: bool = True, retain_done_s: float | None = None
+    path: Path,
+    policy: QueuePolicy,
+    *,
+    inline: bool = True,
+    retain_done_s: float | None = None,
+    mailbox: int = 256,
 ) -> AsyncIterator[QueueHarness]:
     """Run a JobWriter over a real SQLite file; the queue talks to it through its mailbox."""
     store = SqliteJobStore.open(path)
-    send, receive = trio.open_memory_channel[WriteRequest](256)
+    send, receive = trio.open_memory_channel[WriteRequest](mailbox)
     writer = JobWriter(store, policy, virtual_now, inline=inline, retain_done_s=retain_done_s)
     try:
         async with trio.open_nursery() as nursery:

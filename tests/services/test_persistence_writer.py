@@ -201,3 +201,85 @@ async def test_housekeeping_recovers_expired_leases_and_prunes(
         assert await q.get(a.id) is None
         back = await q.get(b.id)
         assert back is not None and back.status is JobStatus.PENDING
+
+
+async def test_a_store_error_on_the_writer_thread_fails_the_asker_and_stops_the_writer() -> None:
+    send, receive = trio.open_memory_channel[WriteRequest](8)
+    writer = JobWriter(StoppingStore(), POLICY, virtual_now, inline=False)
+    writer._started = True  # skip start-up recovery
+    queue = PersistentJobQueue(send)
+    errors: list[BaseException] = []
+
+    async def ask() -> None:
+        try:
+            await queue.enqueue([NewJob("scan", "a")])
+        except ActorDeadError as exc:
+            errors.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ask)
+        await trio.testing.wait_all_tasks_blocked()
+        with pytest.raises(_Stop):
+            await writer.serve(receive)  # the dedicated thread re-raises the store's error here
+    assert len(errors) == 1
+
+
+async def test_a_cancelled_asker_still_commits_and_its_late_reply_is_dropped(
+    tmp_path: Path, autojump_clock
+) -> None:
+    store = SqliteJobStore.open(tmp_path / "q.db")
+    send, receive = trio.open_memory_channel[WriteRequest](8)
+    writer = JobWriter(store, POLICY, virtual_now, inline=True)
+    queue = PersistentJobQueue(send)
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as asking:
+            asking.start_soon(queue.enqueue, [NewJob("scan", "early")])
+            await trio.testing.wait_all_tasks_blocked()  # sent; the writer is not serving yet
+            scope.cancel()
+    with trio.CancelScope() as mine:
+        mine.cancel()
+        await queue.enqueue([NewJob("scan", "never-sent")])  # cancelled before sending
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.serve, receive)
+        job = (await queue.enqueue([NewJob("scan", "early")]))[0]
+        assert job.id == 1  # the cancelled ask committed once; the re-ask gets the stored job
+        stats = await queue.stats()
+        assert stats.counts == {("scan", JobStatus.PENDING): 1}  # "never-sent" was not sent
+        nursery.cancel_scope.cancel()
+    store.close()
+
+
+async def test_cancelling_the_writer_mid_batch_on_its_thread_still_answers(tmp_path: Path) -> None:
+    store = SlowStore(SqliteJobStore.open(tmp_path / "q.db"), delay_s=0.05)
+    send, receive = trio.open_memory_channel[WriteRequest](8)
+    writer = JobWriter(store, POLICY, virtual_now, inline=False)
+    writer._started = True  # skip start-up recovery
+    queue = PersistentJobQueue(send)
+    keys: list[str] = []
+
+    async def ask() -> None:
+        keys.extend(j.key for j in await queue.enqueue([NewJob("scan", "a")]))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ask)
+        scope = trio.CancelScope()
+        nursery.start_soon(_serve_in, scope, writer, receive)
+        await trio.testing.wait_all_tasks_blocked()  # the batch is on the writer's thread
+        scope.cancel()
+    store.close()
+    assert keys == ["a"]  # the thread call could not be cancelled: it finished and replied
+
+
+async def _serve_in(
+    scope: trio.CancelScope, writer: JobWriter, receive: trio.MemoryReceiveChannel[WriteRequest]
+) -> None:
+    with scope:
+        await writer.serve(receive)
+
+
+async def test_a_full_mailbox_makes_askers_wait_for_room(tmp_path: Path, autojump_clock) -> None:
+    async with open_sqlite_harness(tmp_path / "q.db", POLICY, mailbox=0) as h:
+        async with trio.open_nursery() as nursery:
+            for i in range(20):
+                nursery.start_soon(h.queue.enqueue, [NewJob("scan", f"k{i}")])
+        assert (await h.queue.stats()).total(JobStatus.PENDING) == 20
