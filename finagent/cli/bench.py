@@ -36,17 +36,32 @@ def queue(
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
     backend: Literal["sqlite", "redis"] = "sqlite",
     db_dir: Annotated[Path | None, Parameter(help="where the bench databases go")] = None,
+    config: Annotated[Path | None, Parameter(name="--config", help="settings (redis.url)")] = None,
     json: bool = False,
 ) -> None:
     """Enqueue and full-cycle throughput, publish latency at 1,000 jobs/s and at saturation."""
     from finagent.bench.queue import format_queue_bench, run_queue_bench
 
-    if backend != "sqlite":
-        from finagent.cli.common import die
-
-        die(f"bench queue: backend '{backend}' is not built yet")
+    if backend == "redis":
+        _redis_queue_bench(jobs, producers, db_dir, config, json)
+        return
     with tempfile.TemporaryDirectory(dir=db_dir) as tmp:
         result = run_queue_bench(
             jobs=jobs, producers=producers, synchronous=synchronous, db_dir=Path(tmp)
         )
     print(jsonlib.dumps(result) if json else format_queue_bench(result))
+
+
+def _redis_queue_bench(
+    jobs: int, producers: int, db_dir: Path | None, config: Path | None, json: bool
+) -> None:
+    """Redis side by side with SQLite and rq; needs a running redis-server at ``redis.url``."""
+    from finagent.bench.queue_redis import format_redis_queue_bench, run_redis_queue_bench
+    from finagent.cli.common import load
+
+    url = load(config).settings.redis.url.get_secret_value()
+    with tempfile.TemporaryDirectory(dir=db_dir) as tmp:
+        result = run_redis_queue_bench(
+            jobs=jobs, producers=producers, url=url, sqlite_dir=Path(tmp)
+        )
+    print(jsonlib.dumps(result) if json else format_redis_queue_bench(result))
