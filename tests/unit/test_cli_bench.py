@@ -1,0 +1,48 @@
+"""`finagent bench actors` end to end at a tiny size: the command runs and reports its keys."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from finagent.cli import app
+
+
+def test_bench_actors_json_reports_the_figures(capsys):
+    with pytest.raises(SystemExit) as info:
+        app(["bench", "actors", "--messages", "400", "--asks", "50", "--json"])
+    assert info.value.code == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("chain_msgs_per_s", "plain_chain_msgs_per_s", "batch_speedup", "ask_p50_us"):
+        assert result[key] > 0
+    assert result["messages"] == 400
+
+
+def test_bench_actors_human_output(capsys):
+    with pytest.raises(SystemExit):
+        app(["bench", "actors", "--messages", "400", "--asks", "50"])
+    assert "chain of 4 actors" in capsys.readouterr().out
+
+
+def test_bench_queue_json_reports_the_figures(capsys, tmp_path):
+    with pytest.raises(SystemExit) as info:
+        app(
+            [
+                "bench",
+                "queue",
+                "--jobs",
+                "300",
+                "--producers",
+                "4",
+                "--db-dir",
+                str(tmp_path),
+                "--json",
+            ]
+        )
+    assert info.value.code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["jobs"] == 300
+    assert result["producers"] == 4
+    assert result["enqueue_jobs_s"] > 0
+    assert result["cycle_jobs_s"] > 0
