@@ -65,3 +65,12 @@ def _redis_queue_bench(
             jobs=jobs, producers=producers, url=url, sqlite_dir=Path(tmp)
         )
     print(jsonlib.dumps(result) if json else format_redis_queue_bench(result))
+
+
+@bench_app.command
+def scan(*, symbols: int = 10_000, runs: int = 5, json: bool = False) -> None:
+    """Scan → score → plan → risk latency through the real queue and stages (feed time apart)."""
+    from finagent.bench.scan import format_scan_bench, run_scan_bench
+
+    result = run_scan_bench(symbols=symbols, runs=runs)
+    print(jsonlib.dumps(result) if json else format_scan_bench(result))

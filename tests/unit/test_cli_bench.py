@@ -46,3 +46,15 @@ def test_bench_queue_json_reports_the_figures(capsys, tmp_path):
     assert result["producers"] == 4
     assert result["enqueue_jobs_s"] > 0
     assert result["cycle_jobs_s"] > 0
+
+
+def test_bench_scan_json_reports_latency(capsys):
+    with pytest.raises(SystemExit) as info:
+        app(["bench", "scan", "--symbols", "300", "--runs", "1", "--json"])
+    assert info.value.code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["symbols"] == 300
+    for feed in ("cold", "warm"):
+        stages = result[feed]
+        assert stages["total"]["p50"] >= stages["total_pipeline"]["p50"] > 0
+        assert stages["decisions"][0] > 0
