@@ -11,8 +11,10 @@ import json
 import sqlite3
 from typing import TYPE_CHECKING, Any, final
 
+from finagent.adapters.sqlite_checkpoint import Checkpointer
 from finagent.adapters.sqlite_schema import (
     COLUMNS,
+    NEXT_ID,
     Synchronous,
     connect_writer,
     read_job,
@@ -51,8 +53,8 @@ if TYPE_CHECKING:
 __all__ = ["SqliteJobStore"]
 
 _INSERT = (
-    "INSERT INTO jobs (type, key, payload, status, attempts, max_attempts, run_at, created_at,"
-    " updated_at, parent_id) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?)"
+    "INSERT INTO jobs (id, type, key, payload, status, attempts, max_attempts, run_at,"
+    " created_at, updated_at, parent_id) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?)"
     " ON CONFLICT (key) DO NOTHING"
 )
 _BY_KEY = f"SELECT {COLUMNS} FROM jobs WHERE key = ?"
@@ -86,11 +88,19 @@ class _PartialWriteError(Exception):
 
 @final
 class SqliteJobStore:
-    """The job store on one SQLite write connection (WAL). Use from one thread at a time."""
+    """The job store on one SQLite write connection (WAL). Use from one thread at a time.
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    Args:
+        conn: the write connection (:func:`connect_writer`).
+        checkpointer: checkpoints the WAL off this connection's path (then open ``conn`` with
+            ``autocheckpoint=False``); None leaves SQLite's automatic checkpoints on.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, checkpointer: Checkpointer | None = None) -> None:
         self._conn = conn
+        self._checkpointer = checkpointer
         self._claim_sql: dict[int, str] = {}
+        self._next_id = 0  # 0: read NEXT_ID at the first insert of a transaction
 
     @classmethod
     def open(
@@ -100,19 +110,32 @@ class SqliteJobStore:
         synchronous: Synchronous = "NORMAL",
         busy_timeout_ms: int = 5000,
         must_exist: bool = False,
+        checkpoint_s: float | None = 0.1,
     ) -> SqliteJobStore:
         """Open (creating unless ``must_exist``, and migrating) the database at ``path``.
+
+        Args:
+            checkpoint_s: checkpoint the WAL from a background thread this long after commits
+                (:class:`Checkpointer`); None keeps SQLite's checkpoints inside COMMIT.
 
         Raises:
             StoreError: one line naming the file when it cannot be used.
         """
         conn = connect_writer(
-            path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms, must_exist=must_exist
+            path,
+            synchronous=synchronous,
+            busy_timeout_ms=busy_timeout_ms,
+            must_exist=must_exist,
+            autocheckpoint=checkpoint_s is None,
         )
-        return cls(conn)
+        if checkpoint_s is None:
+            return cls(conn)
+        return cls(conn, Checkpointer(path, interval_s=checkpoint_s))
 
     def close(self) -> None:
-        """Close the write connection."""
+        """Stop the checkpointer, if any, and close the write connection."""
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self._conn.close()
 
     def apply(
@@ -135,6 +158,7 @@ class SqliteJobStore:
         conn = self._conn
         results: list[object | Exception] = []
         conn.execute("BEGIN IMMEDIATE")
+        self._next_id = 0
         try:
             for op in ops:
                 if savepoints:
@@ -151,6 +175,8 @@ class SqliteJobStore:
                 if savepoints:
                     conn.execute("RELEASE op")
             conn.execute("COMMIT")
+            if self._checkpointer is not None:
+                self._checkpointer.committed()
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -197,14 +223,16 @@ class SqliteJobStore:
             text = _DUMPS(new.payload)
             run_at = now if new.run_at is None else float(new.run_at)
             max_attempts = policy.max_attempts if new.max_attempts is None else new.max_attempts
+            job_id = self._next_id or int(execute(NEXT_ID).fetchone()[0])
             cur = execute(
                 _INSERT,
-                (new.type, new.key, text, max_attempts, run_at, now, now, parent_id),
+                (job_id, new.type, new.key, text, max_attempts, run_at, now, now, parent_id),
             )
             if cur.rowcount != 1:
+                self._next_id = job_id
                 out.append(row_to_job(execute(_BY_KEY, (new.key,)).fetchone()))
             else:
-                job_id = cur.lastrowid or 0
+                self._next_id = job_id + 1
                 out.append(
                     Job(job_id, new.type, new.key, json.loads(text), JobStatus.PENDING, 0,
                         max_attempts, run_at, now, now, parent_id=parent_id)
