@@ -51,6 +51,7 @@ __all__ = [
     "StartupError",
     "run_daemon",
     "run_daemon_blocking",
+    "run_worker_blocking",
     "validate",
 ]
 
@@ -76,6 +77,7 @@ class DaemonOptions:
     ``inline``: SQLite on the Trio thread (virtual time, trio #456); no HTTP server.
     ``crash_rate``: seeded random service crashes per job (simulate --crash-rate).
     ``probe``: filled with the running parts once the tree is up (simulate's report).
+    ``services``: a worker's stages (``finagent worker``): only those, and no scheduler.
     """
 
     at_overrides: Sequence[str] = ()
@@ -83,6 +85,7 @@ class DaemonOptions:
     inline: bool = False
     crash_rate: float = 0.0
     probe: DaemonProbe | None = None
+    services: tuple[str, ...] | None = None
 
 
 def schedule_values(settings: Settings, at_overrides: Sequence[str] = ()) -> dict[str, EntryValues]:
@@ -121,7 +124,9 @@ def validate(settings: Settings, at_overrides: Sequence[str] = ()) -> None:
         raise StartupError(str(exc)) from None
 
 
-def _supervisor_spec(settings: Settings, observer: Observer, parts: Parts) -> SupervisorSpec:
+def _supervisor_spec(
+    settings: Settings, observer: Observer, parts: Parts, *, scheduler: bool = True
+) -> SupervisorSpec:
     sup = settings.supervision
     backoff = Backoff(base=sup.backoff_base_s, max=sup.backoff_max_s)
     services = SupervisorSpec(
@@ -137,7 +142,13 @@ def _supervisor_spec(settings: Settings, observer: Observer, parts: Parts) -> Su
         ChildSpec("persistence", parts.persistence, shutdown_timeout=1.0),
         ChildSpec("dispatcher", parts.dispatch, shutdown_timeout=1.0),
         services,
-        ChildSpec("scheduler", parts.scheduler.run, shutdown_timeout=1.0),
+    ]
+    if scheduler:
+        body = parts.scheduler_actor or parts.scheduler.run
+        children.append(ChildSpec("scheduler", body, shutdown_timeout=1.0))
+    if parts.housekeeping is not None:
+        children.append(ChildSpec("housekeeping", parts.housekeeping, shutdown_timeout=1.0))
+    children += [
         ChildSpec("heartbeat", Heartbeat(interval_s=30.0).run, restart=Restart.PERMANENT),
         # The watchdog holds no state: cancelling it at once is a clean stop.
         ChildSpec("watchdog", watchdog_factory(observer, 1.0), shutdown_timeout=0.0),
@@ -167,9 +178,13 @@ async def run_daemon(
     metrics = Metrics(__version__, process_collectors=not options.inline)
     observer = CountingObserver(ActorObserver(metrics))
     readiness = Readiness()
+    worker = options.services is not None
     log.info(
-        "finagent %s starting (feed=%s, broker=%s)", __version__, settings.feed, settings.broker
-    )
+        "finagent %s %s starting (feed=%s, broker=%s, queue=%s%s)",
+        __version__, "worker" if worker else "daemon", settings.feed, settings.broker,
+        settings.queue_backend,
+        f", services={','.join(options.services)}" if options.services is not None else "",
+    )  # fmt: skip
     entries = compile_entries(
         schedule_values(settings, options.at_overrides),
         known_job_types=KNOWN_JOB_TYPES,
@@ -189,7 +204,7 @@ async def run_daemon(
                 readiness,
             )
         observer.listen(parts.dispatcher.on_event)  # a crashed stage fails the job it held
-        spec = _supervisor_spec(settings, observer, parts)
+        spec = _supervisor_spec(settings, observer, parts, scheduler=not worker)
         async with open_supervisor(spec, observer, parts.rng) as tree:
             for check in ("recovery", "scheduler", "db_writable"):
                 readiness.set(check)
@@ -234,11 +249,27 @@ async def _main(settings: Settings, options: DaemonOptions) -> int:
 
 def run_daemon_blocking(settings: Settings, at_overrides: Sequence[str] = ()) -> int:
     """Configure logging, run the daemon under ``trio.run`` and return the exit code."""
+    return _run_blocking(settings, DaemonOptions(at_overrides=tuple(at_overrides)))
+
+
+def run_worker_blocking(settings: Settings, services: tuple[str, ...]) -> int:
+    """``finagent worker``: only ``services``' stages on the shared Redis queue, no scheduler.
+
+    Signals as for ``up``: SIGINT/SIGTERM stop gracefully, a second one forces the exit.
+    """
+    if settings.queue_backend != "redis":
+        configure_logging(settings.log.format, settings.log.level)
+        log.error("cannot start: finagent worker needs queue_backend: redis")
+        return 2
+    return _run_blocking(settings, DaemonOptions(services=tuple(services)))
+
+
+def _run_blocking(settings: Settings, options: DaemonOptions) -> int:
     configure_logging(settings.log.format, settings.log.level)
     _register_secrets(settings)
     try:
-        validate(settings, at_overrides)
+        validate(settings, options.at_overrides)
     except StartupError as exc:
         log.error("cannot start: %s", exc)
         return 2
-    return trio.run(_main, settings, DaemonOptions(at_overrides=tuple(at_overrides)))
+    return trio.run(_main, settings, options)

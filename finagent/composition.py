@@ -12,10 +12,10 @@ import os
 import random
 import socket
 import time
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, TypeAlias, final
 
 import trio
 
@@ -25,6 +25,13 @@ from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.adapters.paper_broker import PaperBroker, open_paper_broker
 from finagent.adapters.sim_market import SimMarket
 from finagent.adapters.sqlite_state import SimAnchor, SqliteTradingStore
+from finagent.composition_redis import (
+    QueueTrailRecords,
+    housekeeping_actor,
+    leader_actor,
+    open_redis_clock,
+    open_redis_queue_for,
+)
 from finagent.domain.gaps import ScanRules
 from finagent.domain.jobs import QueuePolicy
 from finagent.domain.market import Session
@@ -37,7 +44,12 @@ from finagent.services.persistence import JobWriter, PersistentJobQueue, WriteRe
 from finagent.services.planner import Planner
 from finagent.services.reporter import Reporter
 from finagent.services.risk import RiskGuard
-from finagent.services.routing import dispatcher_actor, trio_time_queue
+from finagent.services.routing import (
+    DispatchQueue,
+    NotifyingQueue,
+    dispatcher_actor,
+    trio_time_queue,
+)
 from finagent.services.scanner import Scanner
 from finagent.services.scheduler import Scheduler
 from finagent.services.scoring import Scoring
@@ -55,6 +67,7 @@ if TYPE_CHECKING:
 
     from actors import ActorContext, Observer
     from actors.events import LifecycleEvent
+    from finagent.adapters.redis_queue import RedisJobQueue
     from finagent.domain.schedule import Entry
     from finagent.observability import Metrics
     from finagent.settings import Settings
@@ -69,6 +82,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Trio seconds between two rounds of the Redis queue's housekeeping
+HOUSEKEEPING_S = 1.0
+
+Actor: TypeAlias = "Callable[[ActorContext[object]], Coroutine[Any, Any, None]]"
 
 #: job type -> the stage actor that handles it
 ROUTES = {
@@ -109,11 +127,11 @@ class CountingObserver:
 class Parts:
     """Everything the supervision tree runs, and what a probe may inspect."""
 
-    persistence: Callable[[ActorContext[object]], Coroutine[Any, Any, None]]
-    queue: PersistentJobQueue
-    records: WriterRecords
+    persistence: Actor
+    queue: DispatchQueue
+    records: WriterRecords | QueueTrailRecords
     dispatcher: Dispatcher
-    dispatch: Callable[[ActorContext[object]], Coroutine[Any, Any, None]]
+    dispatch: Actor
     stages: dict[str, Stage]
     watch: TradingWatch
     scheduler: Scheduler
@@ -128,6 +146,10 @@ class Parts:
     rng: Callable[[], float]
     metrics: Metrics
     restart_allowance: int = 0
+    #: the scheduler's body: ``scheduler.run``, or under the leader lock on Redis
+    scheduler_actor: Actor | None = None
+    #: the Redis queue's lease recovery and pruning (None on SQLite: the writer does it)
+    housekeeping: Actor | None = None
 
 
 @dataclass
@@ -219,14 +241,24 @@ def _persistence(
 async def open_parts(
     settings: Settings, options: Any, metrics: Metrics, entries: Sequence[Entry]
 ) -> AsyncIterator[Parts]:
-    """Open the store, market, broker and clock; build every actor; close them on exit."""
+    """Open the store, queue, market, broker and clock; build the actors; close them on exit.
+
+    ``options.services`` (None: every stage) names the stages to build: a worker's.
+    """
     s = settings
-    store = SqliteTradingStore.open(
-        s.db_path, synchronous=s.sqlite.synchronous, busy_timeout_ms=s.sqlite.busy_timeout_ms
-    )
-    store.observe = _commit_metrics(metrics)
-    try:
-        clock, speed = (options.clock, 1.0) if options.clock else _anchored_clock(store, s)
+    on_redis = s.queue_backend == "redis"
+    async with AsyncExitStack() as stack:
+        store = SqliteTradingStore.open(
+            s.db_path, synchronous=s.sqlite.synchronous, busy_timeout_ms=s.sqlite.busy_timeout_ms
+        )
+        stack.callback(store.close)
+        store.observe = _commit_metrics(metrics)
+        if options.clock:
+            clock, speed = options.clock, 1.0
+        elif on_redis:
+            clock, speed = await open_redis_clock(s)
+        else:
+            clock, speed = _anchored_clock(store, s)
         calendar = XcalsExchangeCalendar(s.exchange.calendar)
         market = SimMarket(
             symbols=s.sim.symbols, seed=s.sim.seed, session_for=sim_session_for(calendar)
@@ -238,64 +270,79 @@ async def open_parts(
         writer = JobWriter(
             store, policy, clock.timestamp, inline=options.inline, retain_done_s=q.retain_done_s
         )
-        queue = PersistentJobQueue(send)
-        records = WriterRecords(send)
-        async with open_paper_broker(
-            broker_path(s.db_path), market, clock,
-            slippage_bps=s.paper.slippage_bps,
-            commission_per_share=s.paper.commission_per_share,
-            starting_equity=s.risk.starting_equity,
-        ) as broker:  # fmt: skip
-            switch = TradingSwitch()
-            chaos = Chaos(options.crash_rate, s.sim.seed) if options.crash_rate > 0 else None
-            stats = StageStats()
-            scan = s.scan
-            rules = ScanRules(scan.min_gap_pct, scan.min_price, scan.max_price,
-                              scan.min_premarket_volume, scan.min_relative_volume,
-                              scan.max_candidates)  # fmt: skip
-            p = s.plan
-            plan_rules = PlanRules(p.range_minutes, p.stop_mode, p.atr_multiple, p.target_r,
-                                   p.time_stop_minutes, p.flatten_minutes_before_close)  # fmt: skip
-            executor = Executor(broker, clock, switch, metrics)
-            reporter = Reporter(broker, records)
-            handlers: dict[str, JobHandler] = {
-                "scanner": Scanner(market, market, rules, clock, metrics),
-                "scoring": Scoring(ScoreWeights(), scan.max_candidates, p.range_minutes),
-                "planner": Planner(market, plan_rules),
-                "risk": RiskGuard(broker, _profile(s), clock, switch),
-                "execution": executor,
-                "reporter": reporter,
-            }
-            stages = {
-                name: Stage(
-                    h,
-                    queue,
-                    clock.timestamp,
-                    metrics=metrics,
-                    chaos=chaos,
-                    stats=stats,
-                    check=False,
-                )
-                for name, h in handlers.items()
-            }
-            idle = 3600.0 if options.inline else None  # inline: every wake-up is a commit
-            dispatcher = Dispatcher(
-                trio_time_queue(queue, clock.trio_deadline), trio.current_time, node=_node(),
-                poll_s=idle or q.poll_s, poll_max_s=idle or q.poll_max_s,
-            )  # fmt: skip
+        writer_records = WriterRecords(send)
+        records: WriterRecords | QueueTrailRecords = writer_records
+        redis_queue: RedisJobQueue | None = None
+        queue: DispatchQueue
+        if on_redis:
+            redis_queue = await stack.enter_async_context(
+                open_redis_queue_for(s, policy, clock.timestamp, inline=options.inline)
+            )
+            queue = notifying = NotifyingQueue(redis_queue)
+            records = QueueTrailRecords(writer_records, redis_queue)
+        else:
+            queue = PersistentJobQueue(send)
+        broker = await stack.enter_async_context(
+            open_paper_broker(
+                broker_path(s.db_path), market, clock,
+                slippage_bps=s.paper.slippage_bps,
+                commission_per_share=s.paper.commission_per_share,
+                starting_equity=s.risk.starting_equity,
+            )
+        )  # fmt: skip
+        switch = TradingSwitch()
+        chaos = Chaos(options.crash_rate, s.sim.seed) if options.crash_rate > 0 else None
+        stats = StageStats()
+        scan = s.scan
+        rules = ScanRules(scan.min_gap_pct, scan.min_price, scan.max_price,
+                          scan.min_premarket_volume, scan.min_relative_volume,
+                          scan.max_candidates)  # fmt: skip
+        p = s.plan
+        plan_rules = PlanRules(p.range_minutes, p.stop_mode, p.atr_multiple, p.target_r,
+                               p.time_stop_minutes, p.flatten_minutes_before_close)  # fmt: skip
+        executor = Executor(broker, clock, switch, metrics)
+        reporter = Reporter(broker, records)
+        handlers: dict[str, JobHandler] = {
+            "scanner": Scanner(market, market, rules, clock, metrics),
+            "scoring": Scoring(ScoreWeights(), scan.max_candidates, p.range_minutes),
+            "planner": Planner(market, plan_rules),
+            "risk": RiskGuard(broker, _profile(s), clock, switch),
+            "execution": executor,
+            "reporter": reporter,
+        }
+        wanted = options.services
+        stages = {
+            name: Stage(h, queue, clock.timestamp, metrics=metrics, chaos=chaos, stats=stats,
+                        check=False)
+            for name, h in handlers.items()
+            if wanted is None or name in wanted
+        }  # fmt: skip
+        routes = {job_type: actor for job_type, actor in ROUTES.items() if actor in stages}
+        idle = 3600.0 if options.inline and not on_redis else None  # inline: wake = commit
+        dispatcher = Dispatcher(
+            trio_time_queue(queue, clock.trio_deadline), trio.current_time, node=_node(),
+            poll_s=idle or q.poll_s, poll_max_s=idle or q.poll_max_s,
+        )  # fmt: skip
+        if redis_queue is None:
             writer.listen(dispatcher.on_commit)
-            dispatch = dispatcher_actor(dispatcher, ROUTES, queue, metrics)
-            watch = TradingWatch(switch, records, queue, broker, clock, metrics=metrics)
-            scheduler = Scheduler(
-                entries, calendar, clock, queue, cursor=StoredScheduleCursor(records),
-                on_skipped=lambda entry, _: metrics.schedule_skipped.labels(entry.name).inc(),
-            )  # fmt: skip
-            rng = random.Random(f"supervision:{s.sim.seed}").random
-            yield Parts(
-                _persistence(writer, receive), queue, records, dispatcher, dispatch, stages,
-                watch, scheduler,
-                broker, market, clock, switch, executor, reporter, chaos, stats, rng, metrics,
-                restart_allowance=10_000 if chaos is not None else 0,
-            )  # fmt: skip
-    finally:
-        store.close()
+        else:
+            notifying.listen(dispatcher.on_commit)
+        dispatch = dispatcher_actor(dispatcher, routes, queue, metrics)
+        watch = TradingWatch(switch, writer_records, queue, broker, clock, metrics=metrics)
+        scheduler = Scheduler(
+            entries, calendar, clock, queue, cursor=StoredScheduleCursor(writer_records),
+            on_skipped=lambda entry, _: metrics.schedule_skipped.labels(entry.name).inc(),
+        )  # fmt: skip
+        rng = random.Random(f"supervision:{s.sim.seed}").random
+        parts = Parts(
+            _persistence(writer, receive), queue, records, dispatcher, dispatch, stages,
+            watch, scheduler,
+            broker, market, clock, switch, executor, reporter, chaos, stats, rng, metrics,
+            restart_allowance=10_000 if chaos is not None else 0,
+        )  # fmt: skip
+        if redis_queue is not None:
+            parts.scheduler_actor = leader_actor(redis_queue, scheduler.run)
+            parts.housekeeping = housekeeping_actor(
+                redis_queue, every_s=HOUSEKEEPING_S, retain_done_s=q.retain_done_s
+            )
+        yield parts

@@ -151,6 +151,20 @@ class RedisJobQueue:
         """The queue's lease and retry policy."""
         return self._policy
 
+    @property
+    def client(self) -> redis.Redis:
+        """The sync client (for the leader lock and the shared records in ``redis_state``)."""
+        return self._client
+
+    @property
+    def namespace(self) -> str:
+        """The key prefix, hash tag included."""
+        return self._ns
+
+    async def call(self, fn: Callable[[], T]) -> T:
+        """Run a sync Redis call as the queue does (worker thread, or inline), errors mapped."""
+        return await self._run(fn)
+
     async def _run(self, fn: Callable[[], T]) -> T:
         def call() -> T:
             with _translated():

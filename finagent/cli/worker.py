@@ -54,6 +54,6 @@ def worker(
     settings = load(config, overrides).settings
     if settings.queue_backend != "redis":
         die("finagent worker needs queue_backend: redis (one SQLite file has one writer)")
-    from finagent.app import run_worker_blocking  # type: ignore[attr-defined] # until wired
+    from finagent.app import run_worker_blocking
 
     raise SystemExit(run_worker_blocking(settings, names))

@@ -13,25 +13,111 @@ under ``finagent up --speed N`` one Trio second is N virtual seconds.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, Protocol, final
 
 import trio
 
+from finagent.domain.jobs import LeaseLostError
 from finagent.domain.pipeline import validate
+from finagent.ports.queue import JobQueue
+from finagent.services.persistence import CommitNote
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 
     from actors import ActorContext
-    from finagent.domain.jobs import Job, NewJob
+    from finagent.domain.jobs import Job, NewJob, QueueStats
     from finagent.observability import Metrics
     from finagent.services.dispatcher import Dispatcher
-    from finagent.services.persistence import PersistentJobQueue
 
-__all__ = ["check_payload", "dispatcher_actor", "trio_time_queue"]
+__all__ = [
+    "DispatchQueue",
+    "NotifyingQueue",
+    "check_payload",
+    "dispatcher_actor",
+    "trio_time_queue",
+]
 
 # A hair late: float rounding must not wake the dispatcher just before run_at (a busy loop).
 _EPSILON_S = 0.001
+
+
+class DispatchQueue(JobQueue, Protocol):
+    """The queue the daemon's parts share: the JobQueue port, ``next_due`` and ``stats``."""
+
+    async def next_due(self, types: Collection[str]) -> float | None:
+        """Earliest run_at (epoch seconds) among pending jobs of ``types``."""
+        ...
+
+    async def stats(self) -> QueueStats:
+        """Counts by type and status."""
+        ...
+
+
+@final
+class NotifyingQueue:
+    """A queue that tells listeners what this process changed (the writer's commit notes).
+
+    The SQLite writer notes every commit; a shared Redis queue has no writer in this process,
+    so this wrapper notes each call that returned: an enqueue or outputs are new work, a
+    complete/fail (or a lease found lost) settles the job. The dispatcher then frees the
+    route's slot and claims again at once, instead of at its next poll.
+    """
+
+    def __init__(self, inner: DispatchQueue) -> None:
+        self._inner = inner
+        self._listeners: list[Callable[[CommitNote], None]] = []
+
+    def listen(self, listener: Callable[[CommitNote], None]) -> None:
+        """Call ``listener`` after each change this process made."""
+        self._listeners.append(listener)
+
+    def _note(self, new_work: bool, settled: frozenset[int] = frozenset()) -> None:
+        note = CommitNote(new_work, settled)
+        for listener in self._listeners:
+            listener(note)
+
+    async def enqueue(self, jobs: Sequence[NewJob], *, parent_id: int | None = None) -> list[Job]:
+        """Store new jobs."""
+        out = await self._inner.enqueue(jobs, parent_id=parent_id)
+        self._note(bool(out))
+        return out
+
+    async def claim(self, types: Collection[str], limit: int, owner: str) -> list[Job]:
+        """Lease due jobs."""
+        return await self._inner.claim(types, limit, owner)
+
+    async def complete(self, job_id: int, owner: str, outputs: Sequence[NewJob] = ()) -> list[Job]:
+        """Mark done with outputs."""
+        try:
+            out = await self._inner.complete(job_id, owner, outputs)
+        except LeaseLostError:
+            self._note(False, frozenset({job_id}))
+            raise
+        self._note(bool(out), frozenset({job_id}))
+        return out
+
+    async def fail(self, job_id: int, owner: str, error: str, *, retryable: bool = True) -> Job:
+        """Retry with back-off, or dead."""
+        try:
+            job = await self._inner.fail(job_id, owner, error, retryable=retryable)
+        except LeaseLostError:
+            self._note(False, frozenset({job_id}))
+            raise
+        self._note(True, frozenset({job_id}))
+        return job
+
+    async def extend(self, job_id: int, owner: str) -> bool:
+        """Renew a lease."""
+        return await self._inner.extend(job_id, owner)
+
+    async def next_due(self, types: Collection[str]) -> float | None:
+        """Earliest run_at among pending jobs of ``types``."""
+        return await self._inner.next_due(types)
+
+    async def stats(self) -> QueueStats:
+        """Counts by type and status."""
+        return await self._inner.stats()
 
 
 def check_payload(job: Job) -> None:
@@ -43,7 +129,7 @@ def check_payload(job: Job) -> None:
 class _TrioTimeQueue:
     """The job queue as the dispatcher sees it: ``next_due`` in Trio time."""
 
-    def __init__(self, queue: PersistentJobQueue, deadline: Callable[[datetime], float]) -> None:
+    def __init__(self, queue: DispatchQueue, deadline: Callable[[datetime], float]) -> None:
         self._queue = queue
         self._deadline = deadline
 
@@ -75,9 +161,7 @@ class _TrioTimeQueue:
         return self._deadline(datetime.fromtimestamp(due, UTC)) + _EPSILON_S
 
 
-def trio_time_queue(
-    queue: PersistentJobQueue, deadline: Callable[[datetime], float]
-) -> _TrioTimeQueue:
+def trio_time_queue(queue: DispatchQueue, deadline: Callable[[datetime], float]) -> _TrioTimeQueue:
     """``queue`` with ``next_due`` mapped through ``deadline`` (``VirtualClock.trio_deadline``)."""
     return _TrioTimeQueue(queue, deadline)
 
@@ -93,7 +177,7 @@ def actor_types(routes: Mapping[str, str]) -> dict[str, list[str]]:
 def dispatcher_actor(
     dispatcher: Dispatcher,
     routes: Mapping[str, str],
-    queue: PersistentJobQueue,
+    queue: DispatchQueue,
     metrics: Metrics | None = None,
     *,
     stats_s: float = 15.0,
