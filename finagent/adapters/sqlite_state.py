@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
+from finagent.adapters.sqlite_checkpoint import Checkpointer
 from finagent.adapters.sqlite_schema import Synchronous, connect_reader, connect_writer
 from finagent.adapters.sqlite_store import SqliteJobStore
 from finagent.ports.trading import (
@@ -89,23 +90,32 @@ class SqliteTradingStore:
     """
 
     def __init__(
-        self, conn: sqlite3.Connection, observe: Callable[[int, float], None] | None = None
+        self,
+        conn: sqlite3.Connection,
+        observe: Callable[[int, float], None] | None = None,
+        checkpointer: Checkpointer | None = None,
     ) -> None:
         _ensure(conn)
         self._conn = conn
-        self._jobs = SqliteJobStore(conn)
+        self._jobs = SqliteJobStore(conn, checkpointer)
         self.observe = observe
 
     @classmethod
     def open(
         cls, path: Path, *, synchronous: Synchronous = "NORMAL", busy_timeout_ms: int = 5000
     ) -> SqliteTradingStore:
-        """Open (creating if needed) the database at ``path``; raises ``StoreError``."""
-        return cls(connect_writer(path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms))
+        """Open (creating if needed) the database at ``path``; raises ``StoreError``.
+
+        WAL checkpoints run on a second connection off the commit path (see docs/queue.md).
+        """
+        conn = connect_writer(
+            path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms, autocheckpoint=False
+        )
+        return cls(conn, checkpointer=Checkpointer(path))
 
     def close(self) -> None:
-        """Close the write connection."""
-        self._conn.close()
+        """Stop the checkpointer and close the write connection."""
+        self._jobs.close()
 
     def anchor(self, default: SimAnchor) -> SimAnchor:
         """The sim timeline anchor of this database (stored on first use)."""
