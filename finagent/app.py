@@ -77,7 +77,7 @@ class DaemonOptions:
     ``inline``: SQLite on the Trio thread (virtual time, trio #456); no HTTP server.
     ``crash_rate``: seeded random service crashes per job (simulate --crash-rate).
     ``probe``: filled with the running parts once the tree is up (simulate's report).
-    ``services``: a worker's stages (``finagent worker``): only those, and no scheduler.
+    ``services``: only these stages (None: every one); ``scheduler``: False for a worker.
     """
 
     at_overrides: Sequence[str] = ()
@@ -86,6 +86,7 @@ class DaemonOptions:
     crash_rate: float = 0.0
     probe: DaemonProbe | None = None
     services: tuple[str, ...] | None = None
+    scheduler: bool = True
 
 
 def schedule_values(settings: Settings, at_overrides: Sequence[str] = ()) -> dict[str, EntryValues]:
@@ -178,7 +179,7 @@ async def run_daemon(
     metrics = Metrics(__version__, process_collectors=not options.inline)
     observer = CountingObserver(ActorObserver(metrics))
     readiness = Readiness()
-    worker = options.services is not None
+    worker = not options.scheduler
     log.info(
         "finagent %s %s starting (feed=%s, broker=%s, queue=%s%s)",
         __version__, "worker" if worker else "daemon", settings.feed, settings.broker,
@@ -247,9 +248,19 @@ async def _main(settings: Settings, options: DaemonOptions) -> int:
     return exit_code
 
 
-def run_daemon_blocking(settings: Settings, at_overrides: Sequence[str] = ()) -> int:
-    """Configure logging, run the daemon under ``trio.run`` and return the exit code."""
-    return _run_blocking(settings, DaemonOptions(at_overrides=tuple(at_overrides)))
+def run_daemon_blocking(
+    settings: Settings,
+    at_overrides: Sequence[str] = (),
+    *,
+    services: tuple[str, ...] | None = None,
+) -> int:
+    """Configure logging, run the daemon under ``trio.run`` and return the exit code.
+
+    ``services`` (None: every stage) limits the stages this daemon runs (``up --services``);
+    the scheduler runs in any case (under the leader lock on Redis).
+    """
+    options = DaemonOptions(at_overrides=tuple(at_overrides), services=services)
+    return _run_blocking(settings, options)
 
 
 def run_worker_blocking(settings: Settings, services: tuple[str, ...]) -> int:
@@ -261,7 +272,7 @@ def run_worker_blocking(settings: Settings, services: tuple[str, ...]) -> int:
         configure_logging(settings.log.format, settings.log.level)
         log.error("cannot start: finagent worker needs queue_backend: redis")
         return 2
-    return _run_blocking(settings, DaemonOptions(services=tuple(services)))
+    return _run_blocking(settings, DaemonOptions(services=tuple(services), scheduler=False))
 
 
 def _run_blocking(settings: Settings, options: DaemonOptions) -> int:
