@@ -33,5 +33,7 @@ test *ARGS:
     {{bin}}python .ci/coverage_gate.py .coverage.json --line 95 --branch 90
 
 # benchmarks (not timed tests): figures go to docs/benchmarks.md
-bench *ARGS:
-    {{bin}}finagent bench all {{ARGS}}
+bench:
+    {{bin}}finagent bench actors
+    {{bin}}finagent bench queue --jobs 20000 --producers 16
+    {{bin}}finagent bench scan --symbols 10000 --runs 5
