@@ -65,3 +65,20 @@ def test_unknown_flag_is_a_usage_error(tmp_path):
     proc = start(["up", "--no-such-flag"], tmp_path)
     proc.communicate(timeout=30)
     assert proc.returncode == 2
+
+
+def test_second_signal_forces_the_exit(tmp_path):
+    proc = start(["up"], tmp_path)
+    try:
+        wait_for_log(proc, "supervision tree 'root' running", timeout=120)
+        # Two different signals (the kernel merges a repeated pending one): both are queued
+        # before the daemon's signal loop runs again, so the second lands mid-shutdown.
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=10)
+    finally:
+        proc.kill()
+    out, err = proc.communicate()
+    assert code == 130
+    assert "forcing exit" in out
+    assert "Traceback" not in out + err
