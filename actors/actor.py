@@ -64,15 +64,6 @@ class Registry:
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise ActorDeadError(name) from None
 
-    async def ask(
-        self,
-        name: str,
-        make_msg: Callable[[ReplyTo[R]], object],
-        timeout: float = DEFAULT_ASK_TIMEOUT,  # noqa: ASYNC109 - the reply deadline is the API
-    ) -> R:
-        """Send `make_msg(reply_to)` to `name` and return its reply (see `ask_via`)."""
-        return await ask_via(self.channel(name), name, make_msg, timeout, self.timer)
-
     def close_all(self) -> None:
         """Close every mailbox, failing the asks still queued."""
         for mailbox in self._mailboxes.values():
@@ -133,7 +124,10 @@ class ActorContext(Generic[M]):
             ActorDeadError: the peer is gone, or crashed while handling this request.
             Exception: whatever the peer passed to `reply_to.fail(...)`.
         """
-        return await self._registry.ask(peer, make_msg, timeout)
+        channel = self._channels.get(peer)
+        if channel is None:
+            raise NoSuchActorError(peer)
+        return await ask_via(channel, peer, make_msg, timeout, self._registry.timer)
 
     def peer(self, peer: str) -> trio.MemorySendChannel[object]:
         """The send end of `peer`'s mailbox, for hot loops (shared: do not close it)."""

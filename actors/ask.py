@@ -1,4 +1,4 @@
-"""Request/reply: a one-shot reply channel awaited under a timeout."""
+"""Request/reply: a one-shot reply slot awaited under a tree-wide timer."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import contextlib
 import heapq
 import itertools
 import math
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, final
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
 
+import outcome
 import trio
 
 from actors.errors import ActorDeadError, AskTimeoutError
@@ -20,19 +21,31 @@ __all__ = ["DEFAULT_ASK_TIMEOUT", "AskTimer", "ReplyTo", "ask_via", "fail_pendin
 R = TypeVar("R")
 
 DEFAULT_ASK_TIMEOUT = 5.0  # seconds, as gen_server:call's default
+_COMPACT_MIN = (
+    64  # the timer's heap is compacted once it holds more entries than this (and 2x live)
+)
+
+_reschedule = trio.lowlevel.reschedule
+_SUCCEEDED = trio.lowlevel.Abort.SUCCEEDED
 
 
 @final
 class ReplyTo(Generic[R]):
-    """The reply address of one ask. Put it in the request as the field `reply_to`."""
+    """The reply address of one ask. Put it in the request as the field `reply_to`.
 
-    __slots__ = ("_channel", "_done")
+    `ask` makes a one-shot slot: the reply wakes the waiting asker directly, with no channel.
+    `ReplyTo(send_channel)` instead sends `(value, None)` or `(None, exc)` on a 1-slot channel.
+    """
+
+    __slots__ = ("_channel", "_done", "_outcome", "_task")
 
     def __init__(
-        self, channel: trio.MemorySendChannel[tuple[R | None, BaseException | None]]
+        self, channel: trio.MemorySendChannel[tuple[R | None, BaseException | None]] | None = None
     ) -> None:
         self._channel = channel
         self._done = False
+        self._task: trio.lowlevel.Task | None = None
+        self._outcome: outcome.Outcome[R] | None = None
 
     @property
     def done(self) -> bool:
@@ -41,20 +54,42 @@ class ReplyTo(Generic[R]):
 
     def reply(self, value: R) -> None:
         """Answer the ask with `value`. Later replies are ignored."""
-        self._put((value, None))
+        self._put(outcome.Value(value))
 
     def fail(self, exc: BaseException) -> None:
         """Answer the ask with an exception; the asker raises it."""
-        self._put((None, exc))
+        self._put(outcome.Error(exc))
 
-    def _put(self, outcome: tuple[R | None, BaseException | None]) -> None:
+    def _put(self, result: outcome.Outcome[R]) -> None:
         if self._done:
             return
         self._done = True
-        # A late reply is harmless: the asker may have closed its end, or it left the reply in
-        # the 1-slot buffer, which is garbage once both ends are dropped.
-        with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
-            self._channel.send_nowait(outcome)
+        if self._task is not None:  # the asker is waiting: wake it with the result
+            task, self._task = self._task, None
+            _reschedule(task, result)
+        elif self._channel is None:  # answered before the asker waits (or after it left)
+            self._outcome = result
+        else:
+            error = result.error if isinstance(result, outcome.Error) else None
+            pair = (None, error) if error is not None else (result.unwrap(), None)
+            # A late reply is harmless: the asker may have closed its end, or it left the reply
+            # in the 1-slot buffer, which is garbage once both ends are dropped.
+            with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+                self._channel.send_nowait(pair)
+
+    def _abort(self, _: object) -> trio.lowlevel.Abort:
+        self._task = None  # the asker left (cancelled or timed out): a late reply is dropped
+        return _SUCCEEDED
+
+    async def wait(self) -> R:
+        """Wait for the reply of a slot made by `ReplyTo()`; raise what the callee failed with."""
+        if self._outcome is not None:  # answered before we waited
+            await trio.lowlevel.checkpoint()
+            result, self._outcome = self._outcome, None
+            return result.unwrap()
+        self._task = trio.lowlevel.current_task()
+        value: R = await trio.lowlevel.wait_task_rescheduled(self._abort)
+        return value
 
 
 @final
@@ -63,42 +98,60 @@ class AskTimer:
 
     A trio cancel scope costs about as much as the rest of a round trip, so an ask whose request
     fits in the mailbox registers its deadline here; the timer fails it with AskTimeoutError when
-    the deadline passes. Entries of answered asks are dropped lazily as their deadline comes.
+    the deadline passes. Answered asks are dropped lazily: when the heap grows past twice its
+    live size (and `_COMPACT_MIN`), it is rebuilt without them, so it stays O(asks pending).
     """
+
+    __slots__ = ("_counter", "_heap", "_limit", "_next", "_wakeup", "running")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, ReplyTo[Any], str, float]] = []
         self._counter = itertools.count()
+        self._limit = _COMPACT_MIN
         self._next = math.inf
         self._wakeup = trio.Event()
         self.running = False
 
+    def __len__(self) -> int:
+        """Entries in the heap, answered ones not yet dropped included."""
+        return len(self._heap)
+
     def add(self, reply_to: ReplyTo[Any], peer: str, timeout: float) -> None:
         """Fail `reply_to` with AskTimeoutError unless answered within `timeout` seconds."""
+        heap = self._heap
+        if len(heap) >= self._limit:
+            self._compact()
         deadline = trio.current_time() + timeout
-        heapq.heappush(self._heap, (deadline, next(self._counter), reply_to, peer, timeout))
+        heapq.heappush(heap, (deadline, next(self._counter), reply_to, peer, timeout))
         if deadline < self._next:
             self._wakeup.set()
+
+    def _compact(self) -> None:
+        # In place: the heap list is shared with run(). Amortised O(1) per add.
+        self._heap[:] = [entry for entry in self._heap if not entry[2].done]
+        heapq.heapify(self._heap)
+        self._limit = max(_COMPACT_MIN, 2 * len(self._heap))
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Expire deadlines until cancelled; then fail the asks still waiting (ActorDeadError)."""
         self.running = True
         task_status.started()
+        heap = self._heap
         try:
             while True:
                 now = trio.current_time()
-                while self._heap and self._heap[0][0] <= now:
-                    _, _, reply_to, peer, timeout = heapq.heappop(self._heap)
+                while heap and heap[0][0] <= now:
+                    _, _, reply_to, peer, timeout = heapq.heappop(heap)
                     reply_to.fail(AskTimeoutError(f"{peer!r} did not reply within {timeout} s"))
-                self._next = self._heap[0][0] if self._heap else math.inf
+                self._next = heap[0][0] if heap else math.inf
                 self._wakeup = trio.Event()
                 with trio.move_on_at(self._next):
                     await self._wakeup.wait()
         finally:
             self.running = False
-            for _, _, reply_to, peer, _ in self._heap:
+            for _, _, reply_to, peer, _ in heap:
                 reply_to.fail(ActorDeadError(f"{peer!r} stopped before it replied"))
-            self._heap.clear()
+            heap.clear()
 
 
 async def ask_via(
@@ -115,33 +168,25 @@ async def ask_via(
         ActorDeadError: the peer's mailbox is closed, or the peer died while handling it.
         Exception: whatever the callee passed to `reply_to.fail(...)`.
     """
-    send, receive = trio.open_memory_channel[tuple[R | None, BaseException | None]](1)
-    reply_to: ReplyTo[R] = ReplyTo(send)
+    reply_to: ReplyTo[R] = ReplyTo()
     msg = make_msg(reply_to)
-    try:
-        if timer is not None and timer.running and _try_send(channel, msg):
-            timer.add(reply_to, peer, timeout)  # fast path: no cancel scope
-            value, exc = await receive.receive()
-        else:
-            with trio.fail_after(timeout):
-                await channel.send(msg)
-                value, exc = await receive.receive()
-    except trio.TooSlowError:
-        receive.close()  # a reply still on its way finds the channel closed
-        raise AskTimeoutError(f"{peer!r} did not reply within {timeout} s") from None
-    except (trio.ClosedResourceError, trio.BrokenResourceError):
-        raise ActorDeadError(peer) from None
-    if exc is not None:
-        raise exc
-    return cast("R", value)
-
-
-def _try_send(channel: trio.MemorySendChannel[object], msg: object) -> bool:
-    try:
-        channel.send_nowait(msg)
-    except trio.WouldBlock:
-        return False
-    return True
+    if timer is not None and timer.running:
+        try:
+            channel.send_nowait(msg)
+        except trio.WouldBlock:
+            pass
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            raise ActorDeadError(peer) from None
+        else:  # fast path: the tree's timer enforces the deadline, no cancel scope
+            timer.add(reply_to, peer, timeout)
+            return await reply_to.wait()
+    with trio.move_on_after(timeout):
+        try:
+            await channel.send(msg)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            raise ActorDeadError(peer) from None
+        return await reply_to.wait()
+    raise AskTimeoutError(f"{peer!r} did not reply within {timeout} s")
 
 
 def fail_pending(msg: object, name: str) -> None:

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, final
 import trio
 
 from actors.actor import Registry, new_context
-from actors.ask import DEFAULT_ASK_TIMEOUT, ReplyTo, fail_pending
-from actors.errors import SupervisorGaveUpError
+from actors.ask import DEFAULT_ASK_TIMEOUT, ReplyTo, ask_via, fail_pending
+from actors.errors import NoSuchActorError, SupervisorGaveUpError
 from actors.events import (
     ActorExited,
     ActorRestarted,
@@ -126,7 +126,11 @@ class Supervisor:
         timeout: float = DEFAULT_ASK_TIMEOUT,  # noqa: ASYNC109 - the reply deadline is the API
     ) -> R:
         """Ask actor `name` from outside the tree (see `ActorContext.ask`)."""
-        return await self._registry.ask(name, make_msg, timeout)
+        registry = self._registry
+        channel = registry.channels.get(name)
+        if channel is None:
+            raise NoSuchActorError(name)
+        return await ask_via(channel, name, make_msg, timeout, registry.timer)
 
     def request_stop(self) -> None:
         """Start a graceful stop: children stop in reverse order, each within its timeout."""
