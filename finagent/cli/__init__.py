@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from cyclopts import App, Parameter
 
 from finagent import __version__
-from finagent.cli.common import die, load, nested
+from finagent.cli.common import die, load, nested, one_line_errors
 from finagent.settings import Settings, redacted_dump
 
 __all__ = ["app", "main"]
@@ -115,9 +115,12 @@ def up(
     )
     settings = load(config, overrides).settings
     _validate_runtime(settings)
+    from finagent.adapters.sqlite_schema import StoreError
     from finagent.app import run_daemon_blocking
 
-    raise SystemExit(run_daemon_blocking(settings, at_overrides=tuple(at or ())))
+    with one_line_errors(StoreError):
+        code = run_daemon_blocking(settings, at_overrides=tuple(at or ()))
+    raise SystemExit(code)
 
 
 def _validate_runtime(settings: Settings) -> None:

@@ -33,11 +33,21 @@ def load(config: Path | None, overrides: Mapping[str, Any] | None = None) -> Loa
 
 @contextmanager
 def one_line_errors(*kinds: type[Exception]) -> Iterator[None]:
-    """Turn the given exception types into a one-line error and exit code 2."""
+    """Turn the given exception types into a one-line error and exit code 2.
+
+    They may arrive bare or inside the ExceptionGroup a Trio nursery wraps them in.
+    """
     try:
         yield
-    except kinds as exc:
-        die(str(exc))
+    except* kinds as group:
+        die(str(_first_leaf(group)))
+
+
+def _first_leaf(group: BaseExceptionGroup[Exception]) -> BaseException:
+    first: BaseException = group
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first
 
 
 def nested(dotted: Mapping[str, Any]) -> dict[str, Any]:

@@ -82,3 +82,53 @@ def test_second_signal_forces_the_exit(tmp_path):
     assert code == 130
     assert "forcing exit" in out
     assert "Traceback" not in out + err
+
+
+def _up_fails_with(tmp_path, db, expected):
+    proc = start(["up", "--db", str(db)], tmp_path)
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2
+    assert err == f"finagent: error: {db}: {expected}\n"
+
+
+def test_a_file_that_is_not_sqlite_is_refused_and_left_untouched(tmp_path):
+    db = tmp_path / "junk.db"
+    db.write_bytes(b"not a database, just text\n")
+    _up_fails_with(tmp_path, db, "not a SQLite database")
+    assert db.read_bytes() == b"not a database, just text\n"
+
+
+def test_a_schema_newer_than_the_code_is_refused_and_left_untouched(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "future.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA user_version = 999")
+    before = db.read_bytes()
+    proc = start(["up", "--db", str(db)], tmp_path)
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2
+    assert err.startswith(f"finagent: error: {db}: ")
+    assert "999" in err
+    assert err.count("\n") == 1
+    assert db.read_bytes() == before
+
+
+def test_a_db_path_that_cannot_be_created_exits_2(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    db = blocker / "sub" / "finagent.db"
+    proc = start(["up", "--db", str(db)], tmp_path)
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2
+    assert err.startswith(f"finagent: error: {db}: cannot create database")
+    assert err.count("\n") == 1
