@@ -56,6 +56,11 @@ app.command(
 )
 app.command("finagent.cli.trading:resume", name="resume", help="Resume trading after a halt.")
 app.command(
+    "finagent.cli.worker:worker",
+    name="worker",
+    help="Run some service actors (--services scoring,planner) on the shared Redis queue.",
+)
+app.command(
     "finagent.cli.doctor:doctor_app",
     name="doctor",
     help="Check broker connectivity, keys, clock skew and the calendar.",
@@ -101,6 +106,9 @@ def up(
     log_format: Annotated[str | None, Parameter(help="console | json | auto")] = None,
     log_level: Annotated[str | None, Parameter(help="DEBUG | INFO | WARNING | ERROR")] = None,
     metrics_port: Annotated[int | None, Parameter(help="port for /metrics and health")] = None,
+    services: Annotated[
+        str | None, Parameter(help="run only these stages, e.g. scanner,reporter (Redis backend)")
+    ] = None,
 ) -> None:
     """Start the daemon and run until SIGINT/SIGTERM (a second signal forces the exit)."""
     overrides = nested(
@@ -115,11 +123,17 @@ def up(
     )
     settings = load(config, overrides).settings
     _validate_runtime(settings)
+    names: tuple[str, ...] | None = None
+    if services is not None:
+        from finagent.cli.worker import parse_services
+
+        with one_line_errors(ValueError):
+            names = parse_services(services)
     from finagent.adapters.sqlite_schema import StoreError
     from finagent.app import run_daemon_blocking
 
     with one_line_errors(StoreError):
-        code = run_daemon_blocking(settings, at_overrides=tuple(at or ()))
+        code = run_daemon_blocking(settings, at_overrides=tuple(at or ()), services=names)
     raise SystemExit(code)
 
 

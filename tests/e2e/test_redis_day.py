@@ -41,18 +41,13 @@ SYMBOLS = 300
 START = datetime(2026, 11, 25, 8, 55, tzinfo=ZoneInfo("America/New_York"))
 ENTRIES = {"premarket_scan", "time_stop", "flatten", "daily_report"}
 
-# A daemon that runs only some stages (what ``finagent up --services`` wires to).
-LIMITED_DAEMON = (
-    "import sys; from finagent.cli.common import load; "
-    "from finagent.app import run_daemon_blocking; "
-    "raise SystemExit(run_daemon_blocking(load(None).settings, services=('scanner', 'reporter')))"
-)
+# A daemon that runs only the scanner and the reporter; the workers run the other stages.
+LIMITED_DAEMON = [sys.executable, "-m", "finagent", "up", "--services", "scanner,reporter"]
 
 
 def _worker(services: str) -> list[str]:
-    """``finagent worker --services SERVICES`` (the command's function, mounted or not)."""
-    code = f"from finagent.cli.worker import worker; worker(services={services!r})"
-    return [sys.executable, "-c", code]
+    """``finagent worker --services SERVICES``."""
+    return [sys.executable, "-m", "finagent", "worker", "--services", services]
 
 
 class Proc:
@@ -138,8 +133,8 @@ def test_two_daemons_two_workers_on_redis_match_the_single_process_day(
         FINAGENT_QUEUE__POLL_MAX_S="0.1",
     )
     procs = [
-        Proc(shared, "up-a", [sys.executable, "-c", LIMITED_DAEMON], env),
-        Proc(shared, "up-b", [sys.executable, "-c", LIMITED_DAEMON], env),
+        Proc(shared, "up-a", LIMITED_DAEMON, env),
+        Proc(shared, "up-b", LIMITED_DAEMON, env),
         Proc(shared, "w-score", _worker("scoring,planner"), env),
         Proc(shared, "w-exec", _worker("risk,execution"), env),
     ]
