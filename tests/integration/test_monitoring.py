@@ -104,7 +104,15 @@ def test_dashboard_has_the_panels_operators_expect():
 def test_compose_wires_the_app_prometheus_and_grafana():
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"finagent", "prometheus", "grafana"}
+    default = {name for name, svc in services.items() if "profiles" not in svc}
+    assert default == {"finagent", "prometheus", "grafana"}
+    scale = {name for name, svc in services.items() if svc.get("profiles") == ["scale"]}
+    assert scale == {"redis", "daemon-redis", "worker"}
+    for name in ("daemon-redis", "worker"):
+        env = services[name]["environment"]
+        assert env["FINAGENT_QUEUE_BACKEND"] == "redis"
+        assert env["FINAGENT_REDIS__URL"].startswith("${FINAGENT_REDIS__URL:-")
+    assert services["worker"]["command"][:2] == ["finagent", "worker"]
     app = services["finagent"]
     assert app["build"] == "." and app["command"] == ["finagent", "up"]
     assert any(v.startswith("finagent-data:") for v in app["volumes"])
