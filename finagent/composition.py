@@ -167,9 +167,9 @@ class DaemonProbe:
         self.started.set()
 
 
-def broker_path(db_path: Path) -> Path:
-    """The paper broker's own database next to the job database."""
-    return db_path.with_name(db_path.stem + ".paper.db")
+def broker_path(db_path: Path, configured: Path | None = None) -> Path:
+    """The paper broker's own database: ``paper.db_path``, else next to the job database."""
+    return configured if configured is not None else db_path.with_name(db_path.stem + ".paper.db")
 
 
 def sim_session_for(calendar: XcalsExchangeCalendar) -> Callable[[date], Session | None]:
@@ -284,7 +284,7 @@ async def open_parts(
             queue = PersistentJobQueue(send)
         broker = await stack.enter_async_context(
             open_paper_broker(
-                broker_path(s.db_path), market, clock,
+                broker_path(s.db_path, s.paper.db_path), market, clock,
                 slippage_bps=s.paper.slippage_bps,
                 commission_per_share=s.paper.commission_per_share,
                 starting_equity=s.risk.starting_equity,

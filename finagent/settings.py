@@ -162,7 +162,8 @@ class RiskSettings(_Section):
 class PaperSettings(_Section):
     """Paper broker fill model."""
 
-    db_path: Path = Path("finagent-paper.db")
+    # None: next to db_path, as <stem>.paper.db (it plays the broker, so it has its own file).
+    db_path: Path | None = None
     slippage_bps: float = Field(default=2.0, ge=0)
     commission_per_share: float = Field(default=0.0, ge=0)
 

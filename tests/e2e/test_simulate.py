@@ -287,3 +287,10 @@ def test_the_scheduler_cursor_is_durable_and_missed_firings_are_counted(tmp_path
     )
     assert float(count.split()[1]) > 0
     assert read_report(path, DAY.isoformat())["candidates"] == 0
+
+
+def test_paper_db_path_setting_places_the_paper_broker(tmp_path):
+    from finagent.composition import broker_path
+
+    assert broker_path(tmp_path / "a.db") == tmp_path / "a.paper.db"
+    assert broker_path(tmp_path / "a.db", tmp_path / "b.db") == tmp_path / "b.db"
