@@ -1,5 +1,6 @@
 """SimMarket: deterministic, realistic enough to trade, lazy, and never ahead of "now"."""
 
+import hashlib
 import subprocess
 import sys
 from datetime import date, datetime, time, timedelta
@@ -17,6 +18,7 @@ DAY = date(2026, 3, 10)
 AT = datetime(2026, 3, 10, 9, 0, tzinfo=NY)
 OPEN = datetime(2026, 3, 10, 9, 30, tzinfo=NY)
 CLOSE = datetime(2026, 3, 10, 16, 0, tzinfo=NY)
+GOLDEN = "988555b8aaaa5961e56621106d2b4f2355861b4db45f7f25a3c3010f738caf17"
 
 
 async def test_the_universe_has_n_distinct_uppercase_symbols_and_grows_by_extension() -> None:
@@ -168,3 +170,21 @@ async def test_headlines_respect_the_window_and_come_oldest_first() -> None:
     assert len(narrow) < len(news)
     weekend = datetime(2026, 3, 14, 9, 0, tzinfo=NY)
     assert await market.headlines(names, weekend, weekend + timedelta(hours=20)) == []
+
+
+async def test_golden_values_stay_exactly_the_same() -> None:
+    """Seed 42 fingerprint (2,000 symbols): optimisations must not change one generated value."""
+    market = SimMarket(symbols=2000, seed=42)
+    names = list(await market.universe(date(2025, 1, 6)))
+    digest = hashlib.sha256(repr(names).encode())
+    for hour in (3, 9, 11):
+        at = datetime(2025, 1, 6, hour, tzinfo=NY)
+        digest.update(repr(list(await market.snapshots(names, at))).encode())
+    open_, close = datetime(2025, 1, 6, 9, 30, tzinfo=NY), datetime(2025, 1, 7, 16, tzinfo=NY)
+    for symbol in names[::250]:
+        digest.update(repr(list(await market.minute_bars(symbol, open_, close))).encode())
+        prices = await market.last_prices([symbol], datetime(2025, 1, 6, 10, 7, tzinfo=NY))
+        digest.update(repr(dict(prices)).encode())
+    news = await market.headlines(names, datetime(2025, 1, 3, 16, tzinfo=NY), close)
+    digest.update(repr(list(news)).encode())
+    assert digest.hexdigest() == GOLDEN
