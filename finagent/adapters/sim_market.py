@@ -29,6 +29,7 @@ import struct
 from collections import OrderedDict
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING, NamedTuple, final
 from zoneinfo import ZoneInfo
 
@@ -88,6 +89,31 @@ def _dec(value: float) -> Decimal:
     return Decimal(f"{value:.2f}") if value >= 1 else Decimal(f"{value:.4f}")
 
 
+@lru_cache(maxsize=8)
+def _weights(n: int) -> tuple[tuple[float, ...], float]:
+    """The U-shaped intraday volume weights of an ``n``-bar session and their sum."""
+    weights = tuple(1 + 4 * math.exp(-t / 15) + 2 * math.exp(-(n - t) / 20) for t in range(n))
+    return weights, sum(weights)
+
+
+@lru_cache(maxsize=4)
+def _build_universe(seed: int, n: int) -> tuple[tuple[str, ...], dict[str, _Profile]]:
+    """The sorted names and profiles of a universe (day-independent: built once a process)."""
+    # One sequential stream: symbol k's name and profile depend only on the seed and
+    # the k-1 symbols before it, so the first 5,000 of 10,000 are the same 5,000.
+    rng = random.Random(f"{seed}:universe")
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    profiles: dict[str, _Profile] = {}
+    while len(profiles) < n:
+        length = rng.choices((1, 2, 3, 4, 5), weights=(1, 8, 40, 45, 6))[0]
+        name = "".join(rng.choice(letters) for _ in range(length))
+        level = min(max(25.0 * math.exp(1.1 * rng.gauss(0, 1)), 0.5), 900.0)
+        adv = min(max(800_000.0 * math.exp(1.4 * rng.gauss(0, 1)), 20_000.0), 2e8)
+        vol = 0.025 * (25.0 / level) ** 0.25 * math.exp(0.3 * rng.gauss(0, 1))
+        profiles.setdefault(name, _Profile(level, adv, min(max(vol, 0.008), 0.15)))
+    return tuple(sorted(profiles)), profiles
+
+
 class _Profile(NamedTuple):
     """What does not change from day to day for a symbol."""
 
@@ -132,7 +158,9 @@ class SimMarket:
         self._known: frozenset[str] = frozenset()
         self._profiles: dict[str, _Profile] = {}
         self._days: dict[date, dict[str, _Day]] = {}
-        self._bars: OrderedDict[tuple[str, date], tuple[Bar, ...]] = OrderedDict()
+        self._bars: OrderedDict[tuple[str, date], _BarStream] = OrderedDict()
+        self._sessions: dict[date, Session | None] = {}
+        self._snaps: dict[tuple[datetime, object], dict[str, Snapshot]] = {}
 
     # ---- MarketData ---------------------------------------------------------------------
     async def universe(self, session_date: date) -> Sequence[str]:
@@ -143,12 +171,26 @@ class SimMarket:
         """Pre-market snapshots as of ``at`` (after the open: the pre-market as it ended)."""
         self._universe()
         day = at.astimezone(NEW_YORK).date()
-        session = self._session_for(day)
+        session = self._session(day)
         start = datetime.combine(day, _PREMARKET_START, NEW_YORK)
         opens = session.open if session else datetime.combine(day, time(9, 30), NEW_YORK)
         frac = min(max((at - start) / (opens - start), 0.0), 1.0)
-        known = self._known
-        return [self._snapshot(s, day, at, frac) for s in symbols if s in known]
+        key = (at, at.tzinfo)  # snapshots as of one instant never change: keep the last few
+        done = self._snaps.get(key)
+        if done is None:
+            if len(self._snaps) >= 4:
+                self._snaps.pop(next(iter(self._snaps)))
+            done = self._snaps[key] = {}
+        known, build = self._known, self._snapshot
+        found: list[Snapshot] = []
+        for s in symbols:
+            snap = done.get(s)
+            if snap is None:
+                if s not in known:
+                    continue
+                snap = done[s] = build(s, day, at, frac)
+            found.append(snap)
+        return found
 
     async def minute_bars(self, symbol: str, start: datetime, end: datetime) -> Sequence[Bar]:
         """Complete bars in ``[start, end]`` of every session the window touches."""
@@ -158,9 +200,10 @@ class SimMarket:
         found: list[Bar] = []
         day = start.astimezone(NEW_YORK).date()
         while day <= end.astimezone(NEW_YORK).date():
-            found.extend(
-                b for b in self._session_bars(symbol, day) if start <= b.start and b.end <= end
-            )
+            session = self._session(day)
+            if session is not None:
+                bars = self._stream(symbol, day, session).upto(end)
+                found.extend(b for b in bars if start <= b.start)
             day += timedelta(days=1)
         return found
 
@@ -168,7 +211,7 @@ class SimMarket:
         """The last complete bar's close, or the pre-market last before the first bar."""
         prices: dict[str, Decimal] = {}
         day = at.astimezone(NEW_YORK).date()
-        session = self._session_for(day)
+        session = self._session(day)
         for symbol in symbols:
             bars = await self.minute_bars(symbol, session.open, at) if session else []
             if bars:
@@ -188,7 +231,7 @@ class SimMarket:
         found: list[Headline] = []
         day = start.astimezone(NEW_YORK).date()
         while day <= end.astimezone(NEW_YORK).date() + timedelta(days=1):
-            if self._session_for(day) is not None:
+            if self._session(day) is not None:
                 for symbol in symbols:
                     item = self._headline(symbol, day) if symbol in self._known else None
                     if item is not None and start <= item.at < end:
@@ -200,20 +243,16 @@ class SimMarket:
     # ---- model --------------------------------------------------------------------------
     def _universe(self) -> tuple[str, ...]:
         if self._names is None:
-            # One sequential stream: symbol k's name and profile depend only on the seed and
-            # the k-1 symbols before it, so the first 5,000 of 10,000 are the same 5,000.
-            rng = random.Random(f"{self._seed}:universe")
-            letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-            while len(self._profiles) < self._n:
-                length = rng.choices((1, 2, 3, 4, 5), weights=(1, 8, 40, 45, 6))[0]
-                name = "".join(rng.choice(letters) for _ in range(length))
-                level = min(max(25.0 * math.exp(1.1 * rng.gauss(0, 1)), 0.5), 900.0)
-                adv = min(max(800_000.0 * math.exp(1.4 * rng.gauss(0, 1)), 20_000.0), 2e8)
-                vol = 0.025 * (25.0 / level) ** 0.25 * math.exp(0.3 * rng.gauss(0, 1))
-                self._profiles.setdefault(name, _Profile(level, adv, min(max(vol, 0.008), 0.15)))
-            self._names = tuple(sorted(self._profiles))
+            self._names, self._profiles = _build_universe(self._seed, self._n)
             self._known = frozenset(self._names)
         return self._names
+
+    def _session(self, day: date) -> Session | None:
+        if day not in self._sessions:
+            if len(self._sessions) > 64:
+                self._sessions.clear()
+            self._sessions[day] = self._session_for(day)
+        return self._sessions[day]
 
     def _day(self, symbol: str, day: date) -> _Day:
         cache = self._days.get(day)
@@ -286,42 +325,54 @@ class SimMarket:
         text = templates[index].format(s=symbol)
         return Headline(f"sim-{day:%Y%m%d}-{symbol}", at, (symbol,), text)
 
-    def _session_bars(self, symbol: str, day: date) -> tuple[Bar, ...]:
+    def _stream(self, symbol: str, day: date, session: Session) -> _BarStream:
         key = (symbol, day)
-        cached = self._bars.get(key)
-        if cached is not None:
+        found = self._bars.get(key)
+        if found is not None:
             self._bars.move_to_end(key)
-            return cached
-        session = self._session_for(day)
-        bars = self._generate(symbol, day, session) if session is not None else ()
-        self._bars[key] = bars
+            return found
+        d, prof = self._day(symbol, day), self._profiles[symbol]
+        found = self._bars[key] = _BarStream(symbol, session, d, prof, self._seed)
         if len(self._bars) > self._bar_cache:
             self._bars.popitem(last=False)
-        return bars
+        return found
 
-    def _generate(self, symbol: str, day: date, session: Session) -> tuple[Bar, ...]:
-        d = self._day(symbol, day)
-        prof = self._profiles[symbol]
-        rng = random.Random(f"{self._seed}:{day.isoformat()}:{symbol}:bars")
-        n = int((session.close - session.open) / BAR)
-        sigma = prof.vol / math.sqrt(390) * (1 + 5 * abs(d.gap))
+
+@final
+class _BarStream:
+    """One (symbol, session)'s bars, drawn on demand in order: the same values as all at once."""
+
+    def __init__(self, symbol: str, session: Session, d: _Day, prof: _Profile, seed: int) -> None:
+        self._symbol = symbol
+        self.session = session
+        self._rng = rng = random.Random(f"{seed}:{session.date.isoformat()}:{symbol}:bars")
+        self._n = n = int((session.close - session.open) / BAR)
+        self._sigma = prof.vol / math.sqrt(390) * (1 + 5 * abs(d.gap))
         direction = (1 if d.gap >= 0 else -1) * (1 if d.cont else -1)
-        drift = direction * abs(d.gap) * rng.uniform(0.3, 1.0)
-        weights = [1 + 4 * math.exp(-t / 15) + 2 * math.exp(-(n - t) / 20) for t in range(n)]
-        day_volume = prof.adv * (1 + (d.rvol - 1) * 0.6)
-        total_w = sum(weights)
-        px = d.prev_close * math.exp(d.gap)
-        bars: list[Bar] = []
-        for t in range(n):
+        self._drift = direction * abs(d.gap) * rng.uniform(0.3, 1.0)
+        self._weights, self._total_w = _weights(n)
+        self._day_volume = prof.adv * (1 + (d.rvol - 1) * 0.6)
+        self._px = d.prev_close * math.exp(d.gap)
+        self.bars: list[Bar] = []
+
+    def upto(self, end: datetime) -> list[Bar]:
+        """The bars complete by ``end`` (drawing the missing ones)."""
+        count = min(max((end - self.session.open) // BAR, 0), self._n)
+        rng, n, sigma, bars = self._rng, self._n, self._sigma, self.bars
+        for t in range(len(bars), count):
+            px = self._px
             vol_t = sigma * (1 + 1.5 * math.exp(-t / 30) + 0.5 * math.exp(-(n - t) / 30))
-            step = drift * math.exp(-t / 60) / 60 + vol_t * rng.gauss(0, 1)
+            step = self._drift * math.exp(-t / 60) / 60 + vol_t * rng.gauss(0, 1)
             if rng.random() < 0.003:
                 step += rng.gauss(0, 4 * vol_t)
             close = px * math.exp(step)
             high = max(px, close) * math.exp(abs(rng.gauss(0, 0.6 * vol_t)))
             low = min(px, close) * math.exp(-abs(rng.gauss(0, 0.6 * vol_t)))
-            volume = int(day_volume * weights[t] / total_w * math.exp(rng.gauss(0, 0.3)))
-            start = session.open + t * BAR
-            bars.append(Bar(symbol, start, _dec(px), _dec(high), _dec(low), _dec(close), volume))
-            px = close
-        return tuple(bars)
+            share = self._weights[t] / self._total_w
+            volume = int(self._day_volume * share * math.exp(rng.gauss(0, 0.3)))
+            start = self.session.open + t * BAR
+            bars.append(
+                Bar(self._symbol, start, _dec(px), _dec(high), _dec(low), _dec(close), volume)
+            )
+            self._px = close
+        return bars[:count]
