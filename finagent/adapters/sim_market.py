@@ -74,17 +74,6 @@ def regular_session(day: date) -> Session | None:
     )
 
 
-def _uniforms(key: str) -> tuple[float, ...]:
-    """Eight uniforms in (0, 1) with 32-bit resolution from one 32-byte BLAKE2b digest."""
-    words = _WORDS.unpack(hashlib.blake2b(key.encode(), digest_size=32).digest())
-    return tuple((n + 0.5) * _INV_U32 for n in words)
-
-
-def _normals(u1: float, u2: float) -> tuple[float, float]:
-    radius = math.sqrt(-2.0 * math.log(u1))
-    return radius * math.cos(2 * math.pi * u2), radius * math.sin(2 * math.pi * u2)
-
-
 def _dec(value: float) -> Decimal:
     return Decimal(f"{value:.2f}") if value >= 1 else Decimal(f"{value:.4f}")
 
@@ -136,6 +125,7 @@ class _Day(NamedTuple):
     prev_close_d: Decimal
     atr_d: Decimal
     typical_pm: float
+    open_px: float
 
 
 @final
@@ -181,14 +171,18 @@ class SimMarket:
             if len(self._snaps) >= 4:
                 self._snaps.pop(next(iter(self._snaps)))
             done = self._snaps[key] = {}
-        known, build = self._known, self._snapshot
+        known, build, draw = self._known, self._snapshot, self._draw_day
+        days, prefix = self._day_cache(day), f"{self._seed}:{day.isoformat()}:"
         found: list[Snapshot] = []
         for s in symbols:
             snap = done.get(s)
             if snap is None:
                 if s not in known:
                     continue
-                snap = done[s] = build(s, day, at, frac)
+                d = days.get(s)
+                if d is None:
+                    d = days[s] = draw(s, prefix)
+                snap = done[s] = build(s, d, at, frac)
             found.append(snap)
         return found
 
@@ -254,48 +248,52 @@ class SimMarket:
             self._sessions[day] = self._session_for(day)
         return self._sessions[day]
 
-    def _day(self, symbol: str, day: date) -> _Day:
+    def _day_cache(self, day: date) -> dict[str, _Day]:
         cache = self._days.get(day)
         if cache is None:
             if len(self._days) > 8:
                 self._days.pop(next(iter(self._days)))
             cache = self._days[day] = {}
+        return cache
+
+    def _day(self, symbol: str, day: date) -> _Day:
+        cache = self._day_cache(day)
         found = cache.get(symbol)
         if found is None:
-            found = cache[symbol] = self._draw_day(symbol, day)
+            found = cache[symbol] = self._draw_day(symbol, f"{self._seed}:{day.isoformat()}:")
         return found
 
-    def _draw_day(self, symbol: str, day: date) -> _Day:
+    def _draw_day(self, symbol: str, prefix: str) -> _Day:
+        """``prefix`` is ``"{seed}:{date}:"``; the draws come from its digest with ``symbol``."""
         prof = self._profiles[symbol]
-        u = _uniforms(f"{self._seed}:{day.isoformat()}:{symbol}")
-        z1, z2 = _normals(u[0], u[1])
-        z3, z4 = _normals(u[2], u[3])
+        digest = hashlib.blake2b(f"{prefix}{symbol}".encode(), digest_size=32).digest()
+        u0, u1, u2, u3, u4, u5, u6, u7 = [(n + 0.5) * _INV_U32 for n in _WORDS.unpack(digest)]
+        r1, r2 = math.sqrt(-2.0 * math.log(u0)), math.sqrt(-2.0 * math.log(u2))
+        z1, z2 = r1 * math.cos(2 * math.pi * u1), r1 * math.sin(2 * math.pi * u1)
+        z3, z4 = r2 * math.cos(2 * math.pi * u3), r2 * math.sin(2 * math.pi * u3)
         prev = prof.level * math.exp(0.25 * z1)
-        mover = u[4] < 0.04
-        gap = z2 * (0.08 if mover else prof.vol * 0.5)
+        gap = z2 * (0.08 if u4 < 0.04 else prof.vol * 0.5)  # ~4 % of symbols are movers
         gap = min(max(gap, -0.6), 1.5)
-        rvol = math.exp(0.35 * z3) * (1.0 + 25.0 * abs(gap))
-        range_pct = abs(z4) * prof.vol * 0.4 + abs(gap) * 0.25
         return _Day(
-            prev_close=prev,
-            gap=gap,
-            rvol=rvol,
-            range_pct=range_pct,
-            up_share=(u[7] * 2) % 1.0,
-            catalyst=u[5],
-            pick=u[6],
-            cont=u[7] < 0.5,
-            prev_close_d=_dec(prev),
-            atr_d=_dec(prev * prof.vol * 1.25),
-            typical_pm=prof.adv * 0.03,
+            prev,
+            gap,
+            math.exp(0.35 * z3) * (1.0 + 25.0 * abs(gap)),
+            abs(z4) * prof.vol * 0.4 + abs(gap) * 0.25,
+            (u7 * 2) % 1.0,
+            u5,
+            u6,
+            u7 < 0.5,
+            _dec(prev),
+            _dec(prev * prof.vol * 1.25),
+            prof.adv * 0.03,
+            prev * math.exp(gap),
         )
 
-    def _snapshot(self, symbol: str, day: date, at: datetime, frac: float) -> Snapshot:
-        d = self._day(symbol, day)
+    def _snapshot(self, symbol: str, d: _Day, at: datetime, frac: float) -> Snapshot:
         if frac <= 0:
             pc = d.prev_close_d
             return Snapshot(symbol, at, pc, pc, pc, pc, 0, 0, d.atr_d)
-        open_px = d.prev_close * math.exp(d.gap)
+        open_px = d.open_px
         last = d.prev_close * math.exp(d.gap * (0.6 + 0.4 * frac))
         spread = d.range_pct * math.sqrt(frac)
         high = max(open_px * (1 + spread * d.up_share), last)
