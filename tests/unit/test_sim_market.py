@@ -188,3 +188,36 @@ async def test_golden_values_stay_exactly_the_same() -> None:
     news = await market.headlines(names, datetime(2025, 1, 3, 16, tzinfo=NY), close)
     digest.update(repr(list(news)).encode())
     assert digest.hexdigest() == GOLDEN
+
+
+async def test_bars_drawn_a_prefix_at_a_time_equal_the_whole_day_at_once() -> None:
+    names = await SimMarket(symbols=50, seed=9).universe(DAY)
+    stepwise, whole = SimMarket(symbols=50, seed=9), SimMarket(symbols=50, seed=9)
+    early = await stepwise.minute_bars(names[3], OPEN, OPEN + timedelta(minutes=15))
+    assert len(early) == 15
+    assert await stepwise.minute_bars(names[3], OPEN - timedelta(hours=9), OPEN) == []
+    full = await whole.minute_bars(names[3], OPEN, CLOSE)
+    assert await stepwise.minute_bars(names[3], OPEN, CLOSE) == full
+    assert full[:15] == early
+
+
+async def test_snapshot_and_session_caches_stay_bounded_and_keep_the_asked_time_zone() -> None:
+    asked: list[date] = []
+
+    def session_for(day: date) -> Session | None:
+        asked.append(day)
+        return regular_session(day)
+
+    market = SimMarket(symbols=50, seed=42, session_for=session_for)
+    names = list(await market.universe(DAY))
+    for minute in range(6):
+        await market.snapshots(names, AT + timedelta(minutes=minute))
+    assert len(market._snaps) <= 4
+    assert asked == [DAY]
+    utc = AT.astimezone(ZoneInfo("UTC"))
+    (ny_snap,) = await market.snapshots(names[:1], AT)
+    (utc_snap,) = await market.snapshots(names[:1], utc)
+    assert ny_snap == utc_snap and utc_snap.at.tzinfo == ZoneInfo("UTC")
+    for day in range(70):
+        await market.snapshots(names[:1], AT + timedelta(days=day))
+    assert len(market._sessions) <= 65 and len(asked) == 70
