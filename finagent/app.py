@@ -25,6 +25,7 @@ from actors import (
 from actors.watchdog import watchdog_factory
 from finagent import __version__
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
+from finagent.brokers import BrokerSetupError, check_trading_settings
 from finagent.composition import CountingObserver, DaemonProbe, Parts, open_parts
 from finagent.domain.schedule import EntryValues, ScheduleError, apply_at_overrides
 from finagent.observability import (
@@ -87,6 +88,8 @@ class DaemonOptions:
     probe: DaemonProbe | None = None
     services: tuple[str, ...] | None = None
     scheduler: bool = True
+    #: tests: an ``httpx`` transport serving the Alpaca clients in-process (None: the network)
+    alpaca_transport: Any = None
 
 
 def schedule_values(settings: Settings, at_overrides: Sequence[str] = ()) -> dict[str, EntryValues]:
@@ -122,6 +125,10 @@ def validate(settings: Settings, at_overrides: Sequence[str] = ()) -> None:
             exchange_tz=settings.exchange.timezone,
         )
     except ScheduleError as exc:
+        raise StartupError(str(exc)) from None
+    try:
+        check_trading_settings(settings)
+    except BrokerSetupError as exc:
         raise StartupError(str(exc)) from None
 
 

@@ -22,9 +22,17 @@ import trio
 from actors.events import ActorRestarted
 from finagent.adapters.clocks import VirtualClock
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
-from finagent.adapters.paper_broker import PaperBroker, open_paper_broker
+from finagent.adapters.paper_broker import open_paper_broker
 from finagent.adapters.sim_market import SimMarket
 from finagent.adapters.sqlite_state import SimAnchor, SqliteTradingStore
+from finagent.brokers import (
+    AlpacaParts,
+    ReconcilingExecution,
+    open_alpaca,
+    session_day,
+    trail_book,
+    uses_alpaca,
+)
 from finagent.composition_redis import (
     QueueTrailRecords,
     housekeeping_actor,
@@ -70,6 +78,9 @@ if TYPE_CHECKING:
     from finagent.adapters.redis_queue import RedisJobQueue
     from finagent.domain.schedule import Entry
     from finagent.observability import Metrics
+    from finagent.ports.broker import Broker
+    from finagent.ports.market import MarketData
+    from finagent.ports.news import News
     from finagent.settings import Settings
 
 __all__ = [
@@ -135,8 +146,8 @@ class Parts:
     stages: dict[str, Stage]
     watch: TradingWatch
     scheduler: Scheduler
-    broker: PaperBroker
-    market: SimMarket
+    broker: Broker
+    market: MarketData
     clock: VirtualClock
     switch: TradingSwitch
     executor: Executor
@@ -260,9 +271,15 @@ async def open_parts(
         else:
             clock, speed = _anchored_clock(store, s)
         calendar = XcalsExchangeCalendar(s.exchange.calendar)
-        market = SimMarket(
+        alpaca: AlpacaParts | None = None
+        if uses_alpaca(s):
+            transport = getattr(options, "alpaca_transport", None)
+            alpaca = await stack.enter_async_context(open_alpaca(s, metrics, transport=transport))
+        sim = SimMarket(
             symbols=s.sim.symbols, seed=s.sim.seed, session_for=sim_session_for(calendar)
         )
+        market: MarketData = alpaca.market if alpaca and alpaca.market else sim
+        news: News = alpaca.news if alpaca and alpaca.news else sim
         q = s.queue
         # Leases guard against a hung worker: real seconds, so virtual ones at speed N.
         policy = QueuePolicy(q.lease_s * speed, q.max_attempts, q.retry_base_s, q.retry_max_s)
@@ -282,14 +299,18 @@ async def open_parts(
             records = QueueTrailRecords(writer_records, redis_queue)
         else:
             queue = PersistentJobQueue(send)
-        broker = await stack.enter_async_context(
-            open_paper_broker(
-                broker_path(s.db_path, s.paper.db_path), market, clock,
-                slippage_bps=s.paper.slippage_bps,
-                commission_per_share=s.paper.commission_per_share,
-                starting_equity=s.risk.starting_equity,
-            )
-        )  # fmt: skip
+        broker: Broker
+        if alpaca is not None and alpaca.broker is not None:
+            broker = alpaca.broker
+        else:
+            broker = await stack.enter_async_context(
+                open_paper_broker(
+                    broker_path(s.db_path, s.paper.db_path), market, clock,
+                    slippage_bps=s.paper.slippage_bps,
+                    commission_per_share=s.paper.commission_per_share,
+                    starting_equity=s.risk.starting_equity,
+                )
+            )  # fmt: skip
         switch = TradingSwitch()
         chaos = Chaos(options.crash_rate, s.sim.seed) if options.crash_rate > 0 else None
         stats = StageStats()
@@ -302,12 +323,19 @@ async def open_parts(
                                p.time_stop_minutes, p.flatten_minutes_before_close)  # fmt: skip
         executor = Executor(broker, clock, switch, metrics)
         reporter = Reporter(broker, records)
+        execution: JobHandler = executor
+        if alpaca is not None and alpaca.broker is not None:
+            today = session_day(clock.now, s.exchange.timezone)
+            execution = ReconcilingExecution(
+                executor, broker, trail_book(records, broker, today),
+                s.alpaca.position_tolerance_shares,
+            )  # fmt: skip
         handlers: dict[str, JobHandler] = {
-            "scanner": Scanner(market, market, rules, clock, metrics),
+            "scanner": Scanner(market, news, rules, clock, metrics),
             "scoring": Scoring(ScoreWeights(), scan.max_candidates, p.range_minutes),
             "planner": Planner(market, plan_rules),
             "risk": RiskGuard(broker, _profile(s), clock, switch),
-            "execution": executor,
+            "execution": execution,
             "reporter": reporter,
         }
         wanted = options.services

@@ -20,7 +20,6 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest
 import trio
 import trio.testing
 
@@ -37,9 +36,6 @@ DAY = date(2025, 1, 6)
 SYMBOLS = 600
 SEED = 7
 KEYS = {"FINAGENT_ALPACA__KEY_ID": "test-key", "FINAGENT_ALPACA__SECRET_KEY": "test-secret"}
-
-#: True once composition.open_parts honours ``DaemonOptions.alpaca_transport`` (the hook).
-HOOKED = "alpaca_transport" in DaemonOptions.__dataclass_fields__
 
 
 def in_process(state: FakeAlpacaState) -> httpx.MockTransport:
@@ -122,9 +118,6 @@ def _fake_book(state: FakeAlpacaState) -> list[tuple[Any, ...]]:
     return sorted(out)
 
 
-@pytest.mark.xfail(
-    not HOOKED, strict=True, reason="awaiting the composition hook (DaemonOptions.alpaca_transport)"
-)
 def test_alpaca_paper_session_places_the_paper_brokers_orders(tmp_path):
     session = find_session(XcalsExchangeCalendar("XNYS"), DAY, DAY)
     paper = run_simulation(_settings(tmp_path / "paper.db", "paper"), session)
