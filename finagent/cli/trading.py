@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from cyclopts import Parameter
 
-from finagent.cli.common import die, load, nested
+from finagent.cli.common import die, load, nested, one_line_errors
 
 __all__ = ["halt", "report", "resume", "scan", "simulate"]
 
@@ -74,6 +74,12 @@ def simulate(
             }
         )
         settings = load(config, overrides).settings
+        chosen = (settings.feed, settings.broker, settings.queue_backend)
+        if chosen != ("sim", "paper", "sqlite"):
+            die(
+                "simulate runs on feed sim, broker paper and queue_backend sqlite only "
+                f"(settings say feed {chosen[0]}, broker {chosen[1]}, queue_backend {chosen[2]})"
+            )
         from finagent.observability import configure_logging
 
         configure_logging(settings.log.format, "WARNING", sys.stderr)
@@ -83,9 +89,12 @@ def simulate(
             die(str(exc))
         # The progress line redraws itself with \r: only on a terminal, never into a pipe.
         progress = not json and sys.stderr.isatty()
-        result = run_simulation(
-            settings, session, speed=rate, crash_rate=crash_rate, progress=progress
-        )
+        from finagent.adapters.sqlite_schema import StoreError
+
+        with one_line_errors(StoreError):
+            result = run_simulation(
+                settings, session, speed=rate, crash_rate=crash_rate, progress=progress
+            )
     if json:
         print(jsonlib.dumps(result, sort_keys=True))
     else:

@@ -294,3 +294,24 @@ def test_paper_db_path_setting_places_the_paper_broker(tmp_path):
 
     assert broker_path(tmp_path / "a.db") == tmp_path / "a.paper.db"
     assert broker_path(tmp_path / "a.db", tmp_path / "b.db") == tmp_path / "b.db"
+
+
+def test_simulate_refuses_a_real_broker_in_one_line(tmp_path, capsys):
+    config = _config(tmp_path, "broker: alpaca_paper\n")
+    with pytest.raises(SystemExit) as exc:
+        trading.simulate(date="2025-01-06", symbols=10, config=config)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("finagent: error: simulate runs on feed sim, broker paper")
+    assert "broker alpaca_paper" in err
+    assert err.count("\n") == 1
+
+
+def test_simulate_into_a_file_that_is_not_sqlite_is_refused(tmp_path, capsys):
+    db = tmp_path / "junk.db"
+    db.write_bytes(b"plain text")
+    with pytest.raises(SystemExit) as exc:
+        trading.simulate(date="2025-01-06", symbols=10, db=db)
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == f"finagent: error: {db}: not a SQLite database\n"
+    assert db.read_bytes() == b"plain text"
