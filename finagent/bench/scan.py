@@ -14,8 +14,11 @@ durable commit. Plans need the opening-range bars, so the chain has two halves i
 
 The hop between two stages is a ``claim`` on the queue (what the dispatcher does), without the
 dispatcher's wake-up. The sim feed generates its snapshots and bars inside the measured time
-(a real feed would be a network call instead). Each run is a fresh session date (no cache hits)
-after one unmeasured warm-up run. p50/p99 are over runs.
+(a real feed would be a network call instead). Each run is a fresh session date after one
+unmeasured warm-up run, so the day's draws are not cached (the day-independent universe is: the
+sim builds it once a process). ``warm`` asks the feed for the same instant before the scan, so
+the scan's snapshots are the sim's per-instant cache (a streaming feed's current view).
+p50/p99 are over runs.
 """
 
 from __future__ import annotations
