@@ -57,9 +57,13 @@ class Checkpointer:
         while True:
             self._dirty.wait()
             # Let commits accumulate for a moment (one checkpoint for many); close cuts it short.
-            if self._closing.is_set() or self._closing.wait(self._interval_s):
+            if self._closing.wait(self._interval_s):
                 return
             self._dirty.clear()
+            # close() sets _closing before _dirty: if our clear() swallowed close's wake-up,
+            # _closing is already visible here, so the thread can never wait forever.
+            if self._closing.is_set():
+                return
             self.checkpoint()
 
     def checkpoint(self) -> None:
