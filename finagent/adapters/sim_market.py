@@ -13,7 +13,9 @@ subset of symbols can be asked for in any order with the same answer. The model:
   merger, offering, contract, up/downgrade), published between the prior 16:00 and 08:30.
 - Minute bars: GBM with jumps from the open, a U-shaped volatility and volume curve, and a
   drift that either continues the gap or fades it (50/50), mostly in the first hour. Bars are
-  generated lazily per (symbol, session) on first request and cached.
+  drawn lazily per (symbol, session), in order and only up to the end asked for, and cached.
+  Snapshots as of one instant are cached too (the last four instants); the universe is built
+  once a process per (seed, size).
 
 Nothing here reads the clock: snapshots are "at" a time and bars end at ``end``. Sessions come
 from ``session_for`` (the caller's calendar, with early closes); the default is 09:30-16:00
