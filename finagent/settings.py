@@ -249,9 +249,8 @@ class Settings(BaseSettings):
             merged[name] = {**base, **entry}
         return merged
 
-    # Filled by load_settings through a ClassVar so sources can be swapped per call.
+    # Filled by load_settings through a ClassVar so the YAML source can be swapped per call.
     _yaml_data: ClassVar[dict[str, Any]] = {}
-    _cli_data: ClassVar[dict[str, Any]] = {}
 
     @classmethod
     def settings_customise_sources(
