@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 #: the leader lock the scheduler runs under (``{finagent}`` is the queue's hash tag)
 SCHEDULER_LOCK = "leader:scheduler"
 LEADER_TTL_S = 10.0
+_TIMEOUT_S = 10.0  # longest wait for a Redis reply before the connection is dropped
 
 
 def redis_url(settings: Settings) -> str:
@@ -71,7 +72,8 @@ async def open_redis_queue_for(
     settings: Settings, policy: QueuePolicy, now: Callable[[], float], *, inline: bool
 ) -> AsyncIterator[RedisJobQueue]:
     """The shared queue for this process (``redis.url``), closed on exit."""
-    async with open_redis_queue(redis_url(settings), policy, now, inline=inline) as queue:
+    url = redis_url(settings)
+    async with open_redis_queue(url, policy, now, inline=inline, timeout_s=_TIMEOUT_S) as queue:
         log.info("job queue: redis streams (namespace %s)", queue.namespace)
         yield queue
 
@@ -119,7 +121,7 @@ def leader_actor(
     name = f"{queue.namespace}:{SCHEDULER_LOCK}"
 
     async def run(ctx: ActorContext[object]) -> None:
-        lock = RedisLeaderLock(queue.client, name, ttl_s=ttl_s)
+        lock = RedisLeaderLock(queue.transport, name, ttl_s=ttl_s)
         leading = False
 
         async def lead() -> None:

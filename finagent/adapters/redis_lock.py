@@ -13,33 +13,34 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import TYPE_CHECKING, TypeVar, final
+from typing import TYPE_CHECKING, final
 
-import redis
 import trio
+
+from finagent.adapters.redis_transport import RedisUnavailableError, Script
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+
+    from finagent.adapters.redis_transport import RedisTransport
 
 __all__ = ["LeadershipLostError", "RedisLeaderLock"]
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-_RENEW = """
+_RENEW = Script("""
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
-"""
+""")
 
-_RELEASE = """
+_RELEASE = Script("""
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
-"""
+""")
 
 
 class LeadershipLostError(Exception):
@@ -51,49 +52,40 @@ class RedisLeaderLock:
     """One named leader lock. Each instance has its own token: one contender per instance.
 
     Args:
-        client: a sync ``redis.Redis`` (``decode_responses=True``).
+        redis: the transport (shared with the queue; calls are pipelined with its own).
         name: the lock key, e.g. ``{finagent}:leader:scheduler``.
         ttl_s: expiry; a silent leader is replaced at most this long after its last renewal.
         retry_s: how often a follower tries to take the lock.
     """
 
     def __init__(
-        self, client: redis.Redis, name: str, *, ttl_s: float = 10.0, retry_s: float | None = None
+        self, redis: RedisTransport, name: str, *, ttl_s: float = 10.0, retry_s: float | None = None
     ) -> None:
         if ttl_s <= 0:
             raise ValueError("ttl_s must be > 0")
-        self._client = client
+        self._redis = redis
         self.name = name
         self.token = secrets.token_hex(16)
         self._ttl_ms = max(1, int(ttl_s * 1000))
         self.renew_s = ttl_s / 3
         self.retry_s = retry_s if retry_s is not None else ttl_s / 3
-        self._renew = client.register_script(_RENEW)
-        self._release = client.register_script(_RELEASE)
-        self._limiter = trio.CapacityLimiter(1)
-
-    async def _call(self, fn: Callable[[], T]) -> T:
-        return await trio.to_thread.run_sync(fn, limiter=self._limiter)
 
     async def acquire(self) -> bool:
         """Take the lock if it is free; True if this instance holds it now."""
-        ttl = self._ttl_ms
-        got = await self._call(lambda: self._client.set(self.name, self.token, nx=True, px=ttl))
-        return bool(got)
+        got = await self._redis.execute("SET", self.name, self.token, "NX", "PX", self._ttl_ms)
+        return got is not None
 
     async def renew(self) -> bool:
         """Push the expiry out by ``ttl``; False if this instance no longer holds the lock."""
-        args = [self.token, str(self._ttl_ms)]
-        return bool(await self._call(lambda: self._renew(keys=[self.name], args=args)))
+        return bool(await self._redis.evalsha(_RENEW, [self.name], [self.token, self._ttl_ms]))
 
     async def release(self) -> bool:
         """Give the lock up if this instance holds it; True if it did."""
-        args = [self.token]
-        return bool(await self._call(lambda: self._release(keys=[self.name], args=args)))
+        return bool(await self._redis.evalsha(_RELEASE, [self.name], [self.token]))
 
     async def holder(self) -> str | None:
         """The current holder's token, or None."""
-        value = await self._call(lambda: self._client.get(self.name))
+        value = await self._redis.execute("GET", self.name)
         return None if value is None else str(value)
 
     async def run(
@@ -120,7 +112,7 @@ class RedisLeaderLock:
                 with trio.CancelScope(shield=True), trio.move_on_after(self.renew_s):
                     try:
                         await self.release()
-                    except redis.RedisError as exc:
+                    except RedisUnavailableError as exc:
                         log.warning("leader lock %s not released: %s", self.name, exc)
             if not lost:
                 return
@@ -129,7 +121,7 @@ class RedisLeaderLock:
     async def _try_acquire(self) -> bool:
         try:
             return await self.acquire()
-        except redis.RedisError as exc:
+        except RedisUnavailableError as exc:
             log.warning("leader lock %s: redis unavailable (%s)", self.name, exc)
             return False
 
@@ -147,7 +139,7 @@ class RedisLeaderLock:
                     started = trio.current_time()
                     try:
                         held = await self.renew()
-                    except redis.RedisError as exc:
+                    except RedisUnavailableError as exc:
                         log.warning("leader lock %s: renewal failed (%s)", self.name, exc)
                         held = trio.current_time() + self.renew_s < expires
                     else:

@@ -9,49 +9,53 @@ rather than Redis's idle timer; an expired lease's stream entry stays in the gro
 the next claim takes it over with XCLAIM (delivery count + 1). Dead jobs are XACKed and copied
 to a capped dead-letter stream; delayed jobs wait in a sorted set until a claim finds them due.
 
-Trio: redis-py's sync client runs on worker threads (``trio.to_thread.run_sync`` under a
-``CapacityLimiter`` the size of the connection pool), so the Trio loop never blocks. ``now``
-is read on the Trio side before the thread call: under ``MockClock`` autojump, virtual time
-may jump while a thread runs (trio issue #456), but every stored time is the call's start.
+Trio: calls go through :class:`~finagent.adapters.redis_transport.RedisTransport`, RESP on a
+Trio socket with automatic pipelining (concurrent calls share round trips), so the loop never
+blocks and no thread hop is paid. ``now`` is read before each call, so every stored time is the
+call's start even if virtual time moved while Redis answered.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar, cast, final
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, NoReturn, final
 
-import redis
 import trio
 
 from finagent.adapters import redis_scripts as lua
+from finagent.adapters.redis_transport import (
+    RedisReplyError,
+    RedisTransport,
+    RedisUnavailableError,
+    Script,
+    open_redis_transport,
+)
 from finagent.domain.jobs import (
     Job,
     JobNotFoundError,
     JobStatus,
     LeaseLostError,
     NewJob,
-    QueueError,
     QueuePolicy,
     QueueStats,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
+    from collections.abc import AsyncIterator, Callable, Collection, Sequence
 
 __all__ = ["RedisJobQueue", "RedisUnavailableError", "encode_jobs", "open_redis_queue"]
-
-T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
 _DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _PRUNE_BATCH = 1000
-
-
-class RedisUnavailableError(QueueError):
-    """Redis could not be reached or answered with an error the queue does not expect."""
+_SCRIPTS = {
+    name: Script(getattr(lua, name))
+    for name in ("ENQUEUE", "CLAIM", "COMPLETE", "FAIL", "EXTEND", "RECOVER", "REQUEUE",
+                 "PRUNE", "STATS", "NEXT_DUE")
+}  # fmt: skip
 
 
 def _num(text: str | None) -> float | None:
@@ -94,19 +98,14 @@ def encode_jobs(jobs: Sequence[NewJob]) -> list[str]:
     return args
 
 
-@contextmanager
-def _translated() -> Iterator[None]:
-    try:
-        yield
-    except redis.ResponseError as exc:
-        text = str(exc)
-        if "NOTFOUND" in text:
-            raise JobNotFoundError(text.split("NOTFOUND ", 1)[-1]) from None
-        if "LEASELOST" in text:
-            raise LeaseLostError(text.split("LEASELOST ", 1)[-1]) from None
-        raise RedisUnavailableError(f"redis error: {text}") from exc
-    except redis.RedisError as exc:
-        raise RedisUnavailableError(f"redis unavailable: {type(exc).__name__}") from exc
+def _raise_mapped(exc: RedisReplyError) -> NoReturn:
+    """A script's error reply as the queue's typed error."""
+    text = str(exc)
+    if "NOTFOUND" in text:
+        raise JobNotFoundError(text.split("NOTFOUND ", 1)[-1]) from None
+    if "LEASELOST" in text:
+        raise LeaseLostError(text.split("LEASELOST ", 1)[-1]) from None
+    raise RedisUnavailableError(f"redis error: {text}") from exc
 
 
 @final
@@ -114,36 +113,24 @@ class RedisJobQueue:
     """JobQueue + QueueAdmin on Redis Streams. Safe to share between processes and tasks.
 
     Args:
-        client: a sync ``redis.Redis`` with ``decode_responses=True`` (the caller owns it).
+        redis: the transport (the caller owns it; see :func:`open_redis_queue`).
         policy: lease, attempts and back-off values (every process must use the same).
         now: epoch seconds; ``time.time`` in production, virtual time in tests.
         namespace: key prefix; a ``{hash tag}`` keeps every key in one cluster slot.
-        threads: most Redis calls in flight at once (worker threads = pool connections).
-        inline: call Redis on the Trio thread (blocks the loop for each round trip): only for
-            simulations under virtual time, where thread calls would let the clock jump.
     """
 
     def __init__(
         self,
-        client: redis.Redis,
+        redis: RedisTransport,
         policy: QueuePolicy,
         now: Callable[[], float],
         *,
         namespace: str = "{finagent}",
-        threads: int = 8,
-        inline: bool = False,
     ) -> None:
-        self._client = client
-        self._inline = inline
+        self._redis = redis
         self._policy = policy
         self._now = now
         self._ns = namespace
-        self._limiter = trio.CapacityLimiter(threads)
-        self._scripts = {
-            name: client.register_script(getattr(lua, name))
-            for name in ("ENQUEUE", "CLAIM", "COMPLETE", "FAIL", "EXTEND", "RECOVER",
-                         "REQUEUE", "PRUNE", "STATS", "NEXT_DUE")
-        }  # fmt: skip
         self._rotation = 0
 
     @property
@@ -152,37 +139,31 @@ class RedisJobQueue:
         return self._policy
 
     @property
-    def client(self) -> redis.Redis:
-        """The sync client (for the leader lock and the shared records in ``redis_state``)."""
-        return self._client
+    def transport(self) -> RedisTransport:
+        """The transport (for the leader lock and the shared records in ``redis_state``)."""
+        return self._redis
 
     @property
     def namespace(self) -> str:
         """The key prefix, hash tag included."""
         return self._ns
 
-    async def call(self, fn: Callable[[], T]) -> T:
-        """Run a sync Redis call as the queue does (worker thread, or inline), errors mapped."""
-        return await self._run(fn)
+    async def _script(self, name: str, *args: str, now: float | None = None) -> Any:
+        now = self._now() if now is None else now
+        try:
+            return await self._redis.evalsha(_SCRIPTS[name], (), (self._ns, repr(now), *args))
+        except RedisReplyError as exc:
+            _raise_mapped(exc)
 
-    async def _run(self, fn: Callable[[], T]) -> T:
-        def call() -> T:
-            with _translated():
-                return fn()
-
-        if self._inline:
-            await trio.lowlevel.checkpoint()
-            return call()
-        return await trio.to_thread.run_sync(call, limiter=self._limiter)
-
-    async def _script(self, name: str, *args: str) -> Any:
-        script = self._scripts[name]
-        argv = [self._ns, repr(self._now()), *args]
-        return await self._run(lambda: script(keys=[], args=argv))
+    async def _execute(self, *args: str | int) -> Any:
+        try:
+            return await self._redis.execute(*args)
+        except RedisReplyError as exc:
+            _raise_mapped(exc)
 
     async def ping(self) -> bool:
         """True when Redis answers."""
-        return bool(await self._run(self._client.ping))
+        return bool(await self._execute("PING"))
 
     async def enqueue(self, jobs: Sequence[NewJob], *, parent_id: int | None = None) -> list[Job]:
         """Store new jobs; a key that exists returns the existing job, never a duplicate."""
@@ -205,9 +186,7 @@ class RedisJobQueue:
         order = order[self._rotation :] + order[: self._rotation]
         now = self._now()
         lease_until = repr(now + self._policy.lease_s)
-        script = self._scripts["CLAIM"]
-        argv = [self._ns, repr(now), lease_until, owner, str(limit), *order]
-        out = await self._run(lambda: script(keys=[], args=argv))
+        out = await self._script("CLAIM", lease_until, owner, str(limit), *order, now=now)
         return sorted((_job(flat) for flat in out), key=lambda j: (j.run_at, j.id))
 
     async def complete(self, job_id: int, owner: str, outputs: Sequence[NewJob] = ()) -> list[Job]:
@@ -230,9 +209,8 @@ class RedisJobQueue:
     async def extend(self, job_id: int, owner: str) -> bool:
         """Renew the lease; False if the lease was lost."""
         now = self._now()
-        script = self._scripts["EXTEND"]
-        argv = [self._ns, repr(now), str(job_id), owner, repr(now + self._policy.lease_s)]
-        return bool(await self._run(lambda: script(keys=[], args=argv)))
+        until = repr(now + self._policy.lease_s)
+        return bool(await self._script("EXTEND", str(job_id), owner, until, now=now))
 
     async def requeue(self, job_id: int) -> Job | None:
         """Move a dead (or stuck running) job back to pending with its attempts reset."""
@@ -246,8 +224,7 @@ class RedisJobQueue:
     async def stats(self) -> QueueStats:
         """Counts by type and status and the oldest due pending age."""
         now = self._now()
-        script = self._scripts["STATS"]
-        flat, oldest = await self._run(lambda: script(keys=[], args=[self._ns, repr(now)]))
+        flat, oldest = await self._script("STATS", now=now)
         counts: dict[tuple[str, JobStatus], int] = {}
         for field, value in zip(flat[::2], flat[1::2], strict=True):
             if int(value):
@@ -268,12 +245,8 @@ class RedisJobQueue:
 
     async def get(self, job_id: int) -> Job | None:
         """One job by id, or None."""
-        key = f"{self._ns}:job:{job_id}"
-        # decode_responses=True: every key and value is a str
-        flat = cast("dict[str, str]", await self._run(lambda: self._client.hgetall(key)))
-        if not flat:
-            return None
-        return _job([x for kv in flat.items() for x in kv])
+        flat = await self._execute("HGETALL", f"{self._ns}:job:{job_id}")
+        return _job(flat) if flat else None
 
     async def next_due(self, types: Collection[str]) -> float | None:
         """Earliest run_at (epoch seconds) among pending jobs of ``types``."""
@@ -284,18 +257,19 @@ class RedisJobQueue:
 
     async def dead_letters(self, count: int = 100) -> list[dict[str, str]]:
         """The newest entries of the dead-letter stream (id, type, key, error), newest first."""
-        key = f"{self._ns}:dead"
-        rows = await self._run(lambda: self._client.xrevrange(key, count=count))
-        return [dict(cast("dict[str, str]", fields)) for _, fields in rows or []]
+        rows = await self._execute("XREVRANGE", f"{self._ns}:dead", "+", "-", "COUNT", count)
+        return [dict(zip(flat[::2], flat[1::2], strict=True)) for _, flat in rows]
 
     async def delete_namespace(self) -> int:
         """Delete every key of this queue's namespace (tests, benchmarks); returns how many."""
-
-        def delete() -> int:
-            keys = list(self._client.scan_iter(match=f"{self._ns}:*", count=1000))
-            return int(self._client.delete(*keys)) if keys else 0
-
-        return await self._run(delete)
+        keys: list[str] = []
+        cursor, match = "0", f"{self._ns}:*"
+        while True:
+            cursor, batch = await self._execute("SCAN", cursor, "MATCH", match, "COUNT", 1000)
+            keys += batch
+            if cursor == "0":
+                break
+        return int(await self._execute("DEL", *keys)) if keys else 0
 
     async def run_housekeeping(
         self,
@@ -324,23 +298,19 @@ async def open_redis_queue(
     now: Callable[[], float],
     *,
     namespace: str = "{finagent}",
-    threads: int = 8,
     inline: bool = False,
+    timeout_s: float | None = 10.0,
 ) -> AsyncIterator[RedisJobQueue]:
-    """``async with open_redis_queue(url, policy, now) as queue``: a pool, closed on exit.
+    """``async with open_redis_queue(url, policy, now) as queue``: one connection, closed on exit.
+
+    ``inline``: blocking round trips on the Trio thread, for simulations under virtual time
+    (see :mod:`finagent.adapters.redis_transport`). ``timeout_s``: longest wait for a reply;
+    on Trio's clock unless ``inline`` (then a socket timeout); None under ``MockClock``.
 
     Raises:
         RedisUnavailableError: Redis does not answer PING.
     """
-    client = redis.Redis.from_url(
-        url, decode_responses=True, max_connections=threads,
-        socket_connect_timeout=5.0, health_check_interval=30,
-    )  # fmt: skip
-    try:
-        queue = RedisJobQueue(
-            client, policy, now, namespace=namespace, threads=threads, inline=inline
-        )
+    async with open_redis_transport(url, timeout_s=timeout_s, blocking=inline) as redis:
+        queue = RedisJobQueue(redis, policy, now, namespace=namespace)
         await queue.ping()
         yield queue
-    finally:
-        client.close()

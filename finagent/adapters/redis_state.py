@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from finagent.ports.trading import JobTrail
 
@@ -28,20 +28,20 @@ def _num(text: str | None) -> float | None:
 
 async def session_jobs(queue: RedisJobQueue, day: str) -> list[JobTrail]:
     """Every job (not yet pruned) whose key names session ``day`` (ISO date), oldest first."""
-    client, ns = queue.client, queue.namespace
-
-    def read() -> list[dict[str, str]]:
-        ids = [
-            job_id
-            for _, job_id in client.hscan_iter(f"{ns}:keys", match=f"*:{day}*", count=_SCAN_COUNT)
-        ]
-        pipe = client.pipeline(transaction=False)
-        for job_id in sorted(ids, key=int):
-            pipe.hgetall(f"{ns}:job:{job_id}")
-        return cast("list[dict[str, str]]", pipe.execute()) if ids else []
-
+    redis, ns = queue.transport, queue.namespace
+    ids: list[int] = []
+    cursor = "0"
+    while True:
+        cursor, flat = await redis.execute(
+            "HSCAN", f"{ns}:keys", cursor, "MATCH", f"*:{day}*", "COUNT", _SCAN_COUNT
+        )
+        ids += (int(job_id) for job_id in flat[1::2])
+        if cursor == "0":
+            break
+    rows = await redis.pipeline([("HGETALL", f"{ns}:job:{i}") for i in sorted(ids)])
     trail = []
-    for h in await queue.call(read):
+    for flat in rows:
+        h = dict(zip(flat[::2], flat[1::2], strict=True))
         if not h:
             continue  # pruned between the scan and the read
         trail.append(
@@ -66,10 +66,6 @@ async def load_sim_anchor(
     """The stored ``(wall_start, sim_start, speed)``, or store and return the given one."""
     key = f"{queue.namespace}:sim_anchor"
     value = json.dumps([wall_start, sim_start, speed])
-
-    def load() -> str:
-        queue.client.set(key, value, nx=True)
-        return cast("str", queue.client.get(key))
-
-    stored = json.loads(await queue.call(load))
+    _, stored_text = await queue.transport.pipeline([("SET", key, value, "NX"), ("GET", key)])
+    stored = json.loads(stored_text)
     return float(stored[0]), float(stored[1]), float(stored[2])

@@ -14,6 +14,7 @@ import importlib
 import multiprocessing as mp
 import time
 import uuid
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -24,13 +25,15 @@ from finagent.adapters.redis_queue import RedisJobQueue, encode_jobs, open_redis
 from finagent.domain.jobs import NewJob, QueuePolicy
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     from multiprocessing.synchronize import Event
     from pathlib import Path
 
 __all__ = ["format_redis_queue_bench", "noop", "run_redis_queue_bench"]
 
 _POLICY = QueuePolicy(lease_s=300.0)
-_BATCH = 64
+_BATCH = 256  # claim batch of a bench worker
+_IDLE_MIN_S, _IDLE_MAX_S = 0.0005, 0.008
 
 
 def noop() -> None:
@@ -71,25 +74,29 @@ async def _produce(queue: RedisJobQueue, jobs: int, producers: int) -> None:
 
 
 async def _work(url: str, ns: str, total: int, go: Event, ready: Any) -> None:
-    async with open_redis_queue(url, _POLICY, time.time, namespace=ns, threads=8) as queue:
+    async with open_redis_queue(url, _POLICY, time.time, namespace=ns) as queue:
         owner = f"bench-{uuid.uuid4().hex[:6]}"
+        redis = queue.transport
         ready.put(owner)
         await trio.to_thread.run_sync(go.wait)
-        counter = f"{ns}:bench:done"
-        client = redis.Redis.from_url(url)
+        idle = _IDLE_MIN_S
         while True:
             jobs = await queue.claim(["cycle"], _BATCH, owner)
             if jobs:
+                idle = _IDLE_MIN_S
+                # one complete per job, as the SQLite bench does; concurrent calls share
+                # round trips on the connection (automatic pipelining)
                 async with trio.open_nursery() as nursery:
                     for job in jobs:
                         nursery.start_soon(queue.complete, job.id, owner)
-                done = await trio.to_thread.run_sync(client.incrby, counter, len(jobs))
+                done = await redis.execute("INCRBY", f"{ns}:bench:done", len(jobs))
                 if int(done) >= total:
-                    client.set(f"{ns}:bench:end", repr(time.time()))
-            elif client.exists(f"{ns}:bench:end"):
+                    await redis.execute("SET", f"{ns}:bench:end", repr(time.time()))
+            elif await redis.execute("EXISTS", f"{ns}:bench:end"):
                 return
-            else:
-                await trio.sleep(0.001)
+            else:  # back off while the queue is empty: empty claims cost Redis CPU
+                await trio.sleep(idle)
+                idle = min(_IDLE_MAX_S, idle * 2)
 
 
 def _worker_main(url: str, ns: str, total: int, go: Event, ready: Any) -> None:
@@ -110,7 +117,7 @@ def _cycle(url: str, jobs: int, producers: int, workers: int) -> float:
         ready.get(timeout=60)
 
     async def produce() -> float:
-        async with open_redis_queue(url, _POLICY, time.time, namespace=ns, threads=8) as q:
+        async with open_redis_queue(url, _POLICY, time.time, namespace=ns) as q:
             t0 = time.time()
             go.set()
             await _produce(q, jobs, producers)
@@ -165,64 +172,64 @@ def _rq_work(url: str, name: str) -> None:
     worker.work(burst=True, logging_level="ERROR")
 
 
-def _encode(*args: str) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        raw = arg.encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
-    return b"".join(out)
-
-
-async def _resp_reply(stream: trio.SocketStream, buf: bytearray) -> None:
-    """Read one RESP2 reply (any shape) off ``stream``; enough for the transport probe."""
-    pending = 1
-    while pending:
-        while b"\r\n" not in buf:
-            buf += await stream.receive_some(65536)
-        end = buf.index(b"\r\n")
-        line = bytes(buf[:end])
-        del buf[: end + 2]
-        pending -= 1
-        kind, n = line[:1], line[1:]
-        if kind == b"*" and int(n) > 0:
-            pending += int(n)
-        elif kind == b"$" and int(n) >= 0:
-            while len(buf) < int(n) + 2:
-                buf += await stream.receive_some(65536)
-            del buf[: int(n) + 2]
-
-
-async def _transport_probe(url: str, port: int, n: int) -> dict[str, int]:
-    """Sequential enqueue latency: redis-py in a worker thread, redis-py on the loop
-    (blocking: simulation only), and a Trio-native socket speaking RESP (no thread hop)."""
-    client = redis.Redis.from_url(url, decode_responses=True)
-    out: dict[str, int] = {}
-    for mode in ("thread", "inline"):
-        ns = "{probe-" + uuid.uuid4().hex[:8] + "}"
-        queue = RedisJobQueue(client, _POLICY, time.time, namespace=ns, inline=mode == "inline")
-        lat = []
-        for i in range(n):
-            t = time.perf_counter()
-            await queue.enqueue([NewJob("probe", f"k{i}")])
-            lat.append(time.perf_counter() - t)
-        await queue.delete_namespace()
-        out[f"transport_{mode}_p50_us"] = round(_pct(lat, 0.5) * 1e6)
-    sha = str(client.script_load(lua.ENQUEUE))
-    ns = "{probe-" + uuid.uuid4().hex[:8] + "}"
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
-    buf = bytearray()
+async def _sequential(call: Callable[[int], Awaitable[object]], n: int) -> int:
     lat = []
     for i in range(n):
         t = time.perf_counter()
-        args = encode_jobs([NewJob("probe", f"k{i}")])
-        await stream.send_all(_encode("EVALSHA", sha, "0", ns, repr(time.time()), "5", "", *args))
-        await _resp_reply(stream, buf)
+        await call(i)
         lat.append(time.perf_counter() - t)
-    await stream.aclose()
-    for key in client.scan_iter(match=f"{ns}:*"):
-        client.delete(key)
-    out["transport_trio_socket_p50_us"] = round(_pct(lat, 0.5) * 1e6)
+    return round(_pct(lat, 0.5) * 1e6)
+
+
+async def _concurrent(call: Callable[[int], Awaitable[object]], n: int, tasks: int) -> int:
+    async def run(k: int) -> None:
+        for i in range(k, n, tasks):
+            await call(i)
+
+    t = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for k in range(tasks):
+            nursery.start_soon(run, k)
+    return round(n / (time.perf_counter() - t))
+
+
+async def _transport_probe(url: str, n: int) -> dict[str, int]:
+    """One ENQUEUE script per call over each transport: sequential p50, and jobs/s with 64
+    concurrent tasks. redis-py's sync client on worker threads (8, the old adapter), the Trio
+    transport blocking on the loop (``inline``), and the Trio transport (auto-pipelined)."""
+    client = redis.Redis.from_url(url, decode_responses=True, max_connections=8)
+    script = client.register_script(lua.ENQUEUE)
+    limiter = trio.CapacityLimiter(8)
+    out: dict[str, int] = {}
+
+    def argv(ns: str, i: int) -> list[str]:
+        return [ns, repr(time.time()), "5", "", *encode_jobs([NewJob("probe", f"k{i}")])]
+
+    async def thread_call(ns: str, i: int) -> object:
+        args = argv(ns, i)
+        return await trio.to_thread.run_sync(lambda: script(keys=[], args=args), limiter=limiter)
+
+    for mode in ("thread", "inline", "trio_socket"):
+        for shape in ("seq", "concurrent"):
+            ns = "{probe-" + uuid.uuid4().hex[:8] + "}"
+            async with open_redis_queue(
+                url, _POLICY, time.time, namespace=ns, inline=mode == "inline"
+            ) as queue:
+                if mode == "thread":
+                    call: Callable[[int], Awaitable[object]] = partial(thread_call, ns)
+                else:
+                    call = partial(_enqueue_one, queue)
+                if shape == "seq":
+                    out[f"transport_{mode}_p50_us"] = await _sequential(call, n)
+                else:
+                    out[f"transport_{mode}_64_tasks_jobs_s"] = await _concurrent(call, n, 64)
+                await queue.delete_namespace()
+    client.close()
     return out
+
+
+async def _enqueue_one(queue: RedisJobQueue, i: int) -> object:
+    return await queue.enqueue([NewJob("probe", f"k{i}")])
 
 
 def run_redis_queue_bench(
@@ -234,8 +241,7 @@ def run_redis_queue_bench(
     its figures prefixed ``sqlite_``, for a side-by-side table.
     """
     producers = max(1, producers)
-    port = int(url.rsplit(":", 1)[1].split("/")[0])
-    probe = trio.run(_transport_probe, url, port, 2000)
+    probe = trio.run(_transport_probe, url, 2000)
 
     async def paced() -> list[float]:
         ns = "{bench-" + uuid.uuid4().hex[:8] + "}"
@@ -279,12 +285,15 @@ def format_redis_queue_bench(result: dict[str, Any]) -> str:
         f"  full cycle, 1 worker   {result['cycle_1_worker_jobs_s']:>10,} jobs/s",
         f"  full cycle, 4 workers  {result['cycle_4_workers_jobs_s']:>10,} jobs/s",
     ]
-    lines.append(
+    lines += [
         "  transport p50 (seq.)   thread {transport_thread_p50_us} µs, inline "
         "{transport_inline_p50_us} µs, trio socket {transport_trio_socket_p50_us} µs".format(
             **result
-        )
-    )
+        ),
+        "  transport, 64 tasks    thread {transport_thread_64_tasks_jobs_s:,}, inline "
+        "{transport_inline_64_tasks_jobs_s:,}, trio socket "
+        "{transport_trio_socket_64_tasks_jobs_s:,} jobs/s".format(**result),
+    ]
     if "sqlite_cycle_jobs_s" in result:
         lines.append(
             f"  sqlite (1 process)     publish p50 {result['sqlite_publish_p50_us']} µs, "

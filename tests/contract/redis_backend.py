@@ -35,13 +35,14 @@ async def open_redis_harness(
 ) -> AsyncIterator[RedisQueueHarness]:
     """A RedisJobQueue in a fresh namespace; its keys are deleted at exit.
 
-    The contract suite runs on worker threads (``inline=False``), the production path: its
-    tests hold no concurrent timers, so autojump has nowhere to jump during a Redis call.
+    The contract suite runs on the Trio socket (``inline=False``), the production path: its
+    tests hold no concurrent timers, so autojump has nowhere to jump during a Redis call. No
+    reply timeout: under autojump a deadline would be reached as soon as the loop waits.
     """
     url = url if url is not None else shared_redis_server().url
     namespace = "{t-" + uuid.uuid4().hex[:12] + "}"
     async with open_redis_queue(
-        url, policy, virtual_now, namespace=namespace, inline=inline
+        url, policy, virtual_now, namespace=namespace, inline=inline, timeout_s=None
     ) as queue:
         try:
             yield RedisQueueHarness(queue, policy)

@@ -11,11 +11,11 @@ import os
 import sys
 import time
 
-import redis
 import trio
 
 from finagent.adapters.redis_lock import RedisLeaderLock
 from finagent.adapters.redis_queue import open_redis_queue
+from finagent.adapters.redis_transport import open_redis_transport
 from finagent.domain.jobs import QueuePolicy
 
 
@@ -30,16 +30,16 @@ async def worker(url: str, namespace: str, lease_s: float) -> None:
 
 
 async def leader(url: str, key: str, ttl_s: float) -> None:
-    client = redis.Redis.from_url(url, decode_responses=True)
-    lock = RedisLeaderLock(client, key, ttl_s=ttl_s)
+    async with open_redis_transport(url) as redis:
+        lock = RedisLeaderLock(redis, key, ttl_s=ttl_s)
 
-    async def on_leader() -> None:
-        client.rpush(f"{key}:log", os.getpid())
-        print("LEADER", flush=True)
-        await trio.sleep_forever()
+        async def on_leader() -> None:
+            await redis.execute("RPUSH", f"{key}:log", os.getpid())
+            print("LEADER", flush=True)
+            await trio.sleep_forever()
 
-    print("CONTENDING", flush=True)
-    await lock.run(on_leader)
+        print("CONTENDING", flush=True)
+        await lock.run(on_leader)
 
 
 def main(argv: list[str]) -> None:

@@ -96,7 +96,7 @@ async def test_sigkilled_redis_loses_nothing_acknowledged(always_fsync: RedisSer
     acked: list[int] = []
     enough = trio.Event()
     completed: dict[int, int] = {}
-    async with open_redis_queue(server.url, policy, time.time, threads=4) as queue:
+    async with open_redis_queue(server.url, policy, time.time) as queue:
 
         async def produce() -> None:
             i = 0

@@ -118,7 +118,7 @@ async def test_only_one_leader_runs_the_body_and_a_follower_stops_at_once(
             second.stopping.set()  # a follower stops without waiting for the lock
             first.stopping.set()
         assert ran == ["a"]
-        assert queue.client.get("{finagent}:leader:scheduler") is None
+        assert await queue.transport.execute("GET", "{finagent}:leader:scheduler") is None
 
 
 async def test_housekeeping_recovers_an_expired_lease(redis_server: RedisServer) -> None:

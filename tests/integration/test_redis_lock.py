@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 
 import pytest
 import redis
 import trio
 
 from finagent.adapters.redis_lock import RedisLeaderLock
+from finagent.adapters.redis_transport import RedisTransport, open_redis_transport
 from tests.redis_server import RedisServer, redis_server
 
 __all__ = ["redis_server"]  # the fixture, used by name below
@@ -20,9 +22,16 @@ def client(server: RedisServer) -> redis.Redis:
     return redis.Redis.from_url(server.url, decode_responses=True, socket_connect_timeout=1)
 
 
-async def test_two_holders_one_lock(redis_server: RedisServer) -> None:
-    a = RedisLeaderLock(client(redis_server), KEY, ttl_s=30)
-    b = RedisLeaderLock(client(redis_server), KEY, ttl_s=30)
+@pytest.fixture
+async def transport(redis_server: RedisServer) -> AsyncIterator[RedisTransport]:
+    # no reply deadline: some tests run under autojump, where it would fire at once
+    async with open_redis_transport(redis_server.url, timeout_s=None) as redis:
+        yield redis
+
+
+async def test_two_holders_one_lock(transport: RedisTransport, redis_server: RedisServer) -> None:
+    a = RedisLeaderLock(transport, KEY, ttl_s=30)
+    b = RedisLeaderLock(transport, KEY, ttl_s=30)
     assert await a.acquire() is True
     assert await b.acquire() is False
     assert await b.renew() is False and await b.release() is False  # never touches a's lock
@@ -32,10 +41,12 @@ async def test_two_holders_one_lock(redis_server: RedisServer) -> None:
     assert await b.acquire() is True and await b.holder() == b.token
 
 
-async def test_a_crashed_holder_is_replaced_after_the_ttl(redis_server: RedisServer) -> None:
-    crashed = RedisLeaderLock(client(redis_server), KEY, ttl_s=0.3)
+async def test_a_crashed_holder_is_replaced_after_the_ttl(
+    transport: RedisTransport, redis_server: RedisServer
+) -> None:
+    crashed = RedisLeaderLock(transport, KEY, ttl_s=0.3)
     assert await crashed.acquire()  # and never renews nor releases
-    follower = RedisLeaderLock(client(redis_server), KEY, ttl_s=0.3, retry_s=0.02)
+    follower = RedisLeaderLock(transport, KEY, ttl_s=0.3, retry_s=0.02)
     led = trio.Event()
 
     async def on_leader() -> None:
@@ -49,11 +60,11 @@ async def test_a_crashed_holder_is_replaced_after_the_ttl(redis_server: RedisSer
 
 
 async def test_the_leader_renews_and_steps_down_when_the_lock_is_taken(
-    redis_server: RedisServer, autojump_clock: object
+    transport: RedisTransport, redis_server: RedisServer, autojump_clock: object
 ) -> None:
     # Events, not sleeps, mark each step: a thread call lets autojump skip ahead (trio #456).
-    leader = RedisLeaderLock(client(redis_server), KEY, ttl_s=30)
-    rival = RedisLeaderLock(client(redis_server), KEY, ttl_s=30)
+    leader = RedisLeaderLock(transport, KEY, ttl_s=30)
+    rival = RedisLeaderLock(transport, KEY, ttl_s=30)
     terms: list[str] = []
     changed = trio.Event()
 
@@ -90,11 +101,11 @@ async def test_the_leader_renews_and_steps_down_when_the_lock_is_taken(
 
 
 async def test_an_outage_makes_the_leader_step_down(
-    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+    transport: RedisTransport, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Real clock: with the server gone the lock's only deadlines are its own, and under
     # autojump a failing thread call would let virtual time skip to the test's timeout.
-    leader = RedisLeaderLock(client(redis_server), KEY, ttl_s=0.3)
+    leader = RedisLeaderLock(transport, KEY, ttl_s=0.3)
     led, ended = trio.Event(), trio.Event()
 
     async def on_leader() -> None:
@@ -119,6 +130,6 @@ async def test_an_outage_makes_the_leader_step_down(
     assert "renewal failed" in text and "redis unavailable" in text and "not released" in text
 
 
-def test_ttl_must_be_positive(redis_server: RedisServer) -> None:
+async def test_ttl_must_be_positive(transport: RedisTransport) -> None:
     with pytest.raises(ValueError, match="ttl_s"):
-        RedisLeaderLock(client(redis_server), KEY, ttl_s=0)
+        RedisLeaderLock(transport, KEY, ttl_s=0)

@@ -32,10 +32,10 @@ def ns(q: RedisJobQueue) -> str:
     return q._ns
 
 
-async def test_a_thread_call_lets_virtual_time_jump_but_lease_times_are_the_calls_start(
+async def test_a_socket_wait_lets_virtual_time_jump_but_lease_times_are_the_calls_start(
     queue: RedisJobQueue, autojump_clock: object
 ) -> None:
-    # trio #456: while the worker thread talks to Redis every task is blocked, so autojump
+    # While the task waits for Redis's reply every task is blocked, so autojump
     # skips to the next deadline (the sleeper's). Stored times come from `now` read before.
     await queue.enqueue([NewJob("scan", "a")])
     async with trio.open_nursery() as nursery:
@@ -208,7 +208,7 @@ async def test_unknown_redis_errors_are_queue_errors(
 
 async def test_an_unreachable_server_is_a_one_line_error(tmp_path: object) -> None:
     url = "redis://127.0.0.1:1/0"
-    with pytest.raises(RedisUnavailableError, match="redis unavailable: ConnectionError"):
+    with pytest.raises(RedisUnavailableError, match="redis unavailable: ConnectionRefusedError"):
         async with open_redis_queue(url, POLICY, virtual_now):
             pass  # pragma: no cover - never reached: opening fails
 

@@ -1,0 +1,437 @@
+"""RedisTransport: RESP spoken from Trio on one socket, replies parsed by hiredis, auto-pipelined.
+
+Every call encodes its command (``hiredis.pack_command``) and appends it, with a reply slot, to
+the connection's outgoing buffer in one synchronous step; a writer task sends everything
+buffered in one ``send_all`` and a reader task feeds ``hiredis.Reader`` and hands each reply to
+the oldest slot. Calls from many tasks therefore share round trips (automatic pipelining), and
+the order of slots is the order on the wire.
+
+Cancellation: a caller cancelled after its command was buffered abandons its slot; the reader
+still consumes that reply and drops it, so later callers get their own replies. The command
+may still run on the server (like any call whose reply is lost).
+
+Failures: a broken connection (reset, EOF, timeout, protocol error) fails every call in flight
+with :class:`RedisUnavailableError` and is closed; the next call reconnects. Nothing is ever
+retried, because a call in flight may have been applied. The single exception is EVALSHA's
+``NOSCRIPT`` reply: the script did not run, so it is sent again with EVAL (which caches it).
+
+``blocking=True`` runs each call as a plain blocking round trip on the Trio thread (after a
+checkpoint). It blocks the loop: only for simulations under ``MockClock``, where waiting for a
+socket lets autojump move virtual time (the loop is idle while Redis answers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from collections import deque
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, final
+
+import hiredis
+import outcome
+import trio
+from redis.connection import parse_url
+
+from finagent.domain.jobs import QueueError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+__all__ = [
+    "RedisReplyError",
+    "RedisTransport",
+    "RedisUnavailableError",
+    "Script",
+    "open_redis_transport",
+]
+
+Arg = str | bytes | int | float
+_MORE = object()  # hiredis.Reader.gets(): no complete reply buffered yet
+_CHUNK = 65536
+
+
+class RedisUnavailableError(QueueError):
+    """Redis could not be reached, the connection broke, or it answered with an error."""
+
+
+class RedisReplyError(RedisUnavailableError):
+    """Redis answered a command with an error reply (``str(exc)`` is its text)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """A Lua script and its SHA1 (for EVALSHA)."""
+
+    source: str
+    sha: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
+
+
+@dataclass(frozen=True, slots=True)
+class _Address:
+    host: str
+    port: int
+    path: str | None
+    db: int
+    username: str | None
+    password: str | None = field(repr=False)  # a secret: never in a repr or a log
+
+    @classmethod
+    def from_url(cls, url: str) -> _Address:
+        p = parse_url(url)  # type: ignore[no-untyped-call] # redis-py leaves it untyped
+        return cls(
+            str(p.get("host", "127.0.0.1")), int(p.get("port", 6379)), p.get("path"),
+            int(p.get("db", 0)), p.get("username"), p.get("password"),
+        )  # fmt: skip
+
+    def handshake(self) -> list[tuple[Arg, ...]]:
+        cmds: list[tuple[Arg, ...]] = []
+        if self.password is not None:
+            user = () if self.username is None else (self.username,)
+            cmds.append(("AUTH", *user, self.password))
+        if self.db:
+            cmds.append(("SELECT", self.db))
+        return cmds
+
+
+class _Slot:
+    """Where the reader puts the next ``expect`` replies; ``task`` None once abandoned."""
+
+    __slots__ = ("expect", "replies", "task")
+
+    def __init__(self, expect: int) -> None:
+        self.task: trio.lowlevel.Task | None = trio.lowlevel.current_task()
+        self.expect = expect
+        self.replies: list[Any] = []
+
+
+class _Conn:
+    """One live socket: the outgoing buffer, the slots in wire order, its tasks' scope.
+
+    ``sock`` is the non-blocking stdlib socket under ``tsock`` (the Trio socket, which waits):
+    a call on an idle connection sends at once with one ``send`` syscall, no task switch.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.tsock = trio.socket.from_stdlib_socket(sock)
+        self.sending = False
+        self.reader = hiredis.Reader(encoding="utf-8", notEnoughData=_MORE)
+        self.out: list[bytes] = []
+        self.slots: deque[_Slot] = deque()
+        self.has_out = trio.Event()
+        self.scope = trio.CancelScope()
+        self.broken = False
+
+
+def _pack(cmd: Sequence[Arg]) -> bytes:
+    return hiredis.pack_command(tuple(cmd))  # type: ignore[arg-type,no-any-return] # the stub types a 1-tuple
+
+
+def _fail(slot: _Slot, exc: BaseException) -> None:
+    if slot.task is not None:
+        trio.lowlevel.reschedule(slot.task, outcome.Error(exc))
+        slot.task = None
+
+
+def _reply(replies: list[Any]) -> list[Any]:
+    for reply in replies:
+        if isinstance(reply, hiredis.ReplyError):
+            raise RedisReplyError(str(reply))
+    return replies
+
+
+@final
+class RedisTransport:
+    """One Redis server from Trio: one multiplexed connection, reconnected when it breaks.
+
+    Args:
+        address: from :func:`open_redis_transport` (host/port or unix path, db, credentials).
+        nursery: runs each connection's reader and writer tasks.
+        timeout_s: longest wait for a reply (and for a connect) on Trio's clock; past it the
+            connection is closed. None: no deadline (tests under ``MockClock`` autojump,
+            where any deadline is reached as soon as the loop waits for the socket).
+        blocking: blocking round trips on the Trio thread (simulations only, see module doc).
+    """
+
+    def __init__(
+        self,
+        address: _Address,
+        nursery: trio.Nursery,
+        *,
+        timeout_s: float | None = 10.0,
+        blocking: bool = False,
+    ) -> None:
+        self._address = address
+        self._nursery = nursery
+        self._timeout = timeout_s
+        self._blocking = blocking
+        self._conn: _Conn | None = None
+        self._connecting = trio.Lock()
+        self._sync: _BlockingConn | None = None
+        self.connects = 0  #: connections opened so far (a reconnect adds one)
+
+    @property
+    def blocking(self) -> bool:
+        """True when calls block the loop (simulation mode)."""
+        return self._blocking
+
+    async def execute(self, *args: Arg) -> Any:
+        """Send one command; its reply (an error reply raises :class:`RedisReplyError`)."""
+        (reply,) = await self.pipeline([args])
+        return reply
+
+    async def pipeline(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
+        """Send commands back to back (not a transaction); their replies, in order."""
+        if not commands:
+            return []
+        if self._blocking:
+            await trio.lowlevel.checkpoint()
+            if self._sync is None:
+                self._sync = _BlockingConn(self._address, self._timeout)
+                self.connects += 1
+            return _reply(self._sync.call(commands))
+        await trio.lowlevel.checkpoint_if_cancelled()  # cancelled already: send nothing
+        conn = self._conn if self._conn is not None and not self._conn.broken else None
+        if conn is None:
+            conn = await self._connect()
+        return _reply(await self._send(conn, commands))
+
+    async def evalsha(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        """Run a cached script; on NOSCRIPT (it did not run) send it again with EVAL."""
+        try:
+            return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        except RedisReplyError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+        return await self.execute("EVAL", script.source, len(keys), *keys, *args)
+
+    async def aclose(self) -> None:
+        """Close the connection; calls in flight fail with RedisUnavailableError."""
+        if self._conn is not None:
+            self._break(self._conn, "closed")
+        if self._sync is not None:
+            self._sync.close()
+        await trio.lowlevel.checkpoint()
+
+    async def _send(self, conn: _Conn, commands: Sequence[Sequence[Arg]]) -> list[Any]:
+        slot = _Slot(len(commands))
+        data = b"".join([_pack(cmd) for cmd in commands])
+        if conn.slots or conn.sending:  # busy: the writer sends it with the others, in order
+            conn.out.append(data)
+            conn.has_out.set()
+        else:  # idle: send at once (latency); what the socket does not take, the writer sends
+            try:
+                sent = conn.sock.send(data)
+            except BlockingIOError:  # pragma: no cover - a full send buffer on an idle socket
+                sent = 0
+            except OSError as exc:
+                self._break(conn, type(exc).__name__)
+                raise RedisUnavailableError(f"redis unavailable: {type(exc).__name__}") from None
+            if sent < len(data):
+                conn.out.append(data[sent:])
+                conn.has_out.set()
+        conn.slots.append(slot)
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            slot.task = None  # the reader still consumes the replies, and drops them
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        replies: list[Any]
+        if self._timeout is None:
+            replies = await trio.lowlevel.wait_task_rescheduled(abort)
+            return replies
+        with trio.move_on_after(self._timeout):
+            replies = await trio.lowlevel.wait_task_rescheduled(abort)
+            return replies
+        self._break(conn, f"no reply within {self._timeout:g} s")
+        raise RedisUnavailableError(f"redis unavailable: no reply within {self._timeout:g} s")
+
+    async def _connect(self) -> _Conn:
+        async with self._connecting:
+            if self._conn is not None and not self._conn.broken:
+                return self._conn  # another task reconnected meanwhile
+            with trio.move_on_after(self._timeout if self._timeout is not None else float("inf")):
+                conn = _Conn(await self._open_socket())
+                self._nursery.start_soon(self._serve, conn)
+                self.connects += 1
+                if hello := self._address.handshake():
+                    try:
+                        _reply(await self._send(conn, hello))
+                    except RedisReplyError as exc:  # its text never holds the password
+                        self._break(conn, "handshake failed")
+                        raise RedisUnavailableError(f"redis unavailable: {exc}") from None
+                self._conn = conn
+                return conn
+            raise RedisUnavailableError("redis unavailable: connect timed out")
+
+    async def _open_socket(self) -> socket.socket:
+        a = self._address
+        try:
+            if a.path is not None:
+                return await _connect(socket.AF_UNIX, socket.SOCK_STREAM, 0, a.path)
+            return await _open_tcp(a.host, a.port)
+        except OSError as exc:
+            raise RedisUnavailableError(f"redis unavailable: {type(exc).__name__}") from None
+
+    async def _serve(self, conn: _Conn) -> None:
+        with conn.scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._guard, conn, self._write)
+                await self._guard(conn, self._read)
+
+    async def _guard(self, conn: _Conn, part: Callable[[_Conn], Awaitable[None]]) -> None:
+        """Run the reader or the writer; its failure breaks the connection, not the process."""
+        try:
+            await part(conn)
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self._break(conn, type(exc).__name__)
+        except (hiredis.ProtocolError, IndexError):  # IndexError: a reply nobody asked for
+            self._break(conn, "protocol error")
+
+    async def _write(self, conn: _Conn) -> None:
+        while True:
+            await conn.has_out.wait()
+            conn.has_out = trio.Event()
+            view, conn.out = memoryview(b"".join(conn.out)), []
+            conn.sending = True
+            while view:
+                view = view[await conn.tsock.send(view) :]
+            conn.sending = False
+
+    async def _read(self, conn: _Conn) -> None:
+        while True:
+            await trio.lowlevel.wait_readable(conn.sock)
+            try:
+                data = conn.sock.recv(_CHUNK)
+            except BlockingIOError:  # pragma: no cover - a spurious wake-up, kernel timing
+                continue
+            if not data:
+                raise trio.BrokenResourceError("connection closed by the server")
+            conn.reader.feed(data)
+            while (reply := conn.reader.gets()) is not _MORE:
+                slot = conn.slots[0]
+                slot.replies.append(reply)
+                if len(slot.replies) == slot.expect:
+                    conn.slots.popleft()
+                    if slot.task is not None:
+                        trio.lowlevel.reschedule(slot.task, outcome.Value(slot.replies))
+
+    def _break(self, conn: _Conn, why: str) -> None:
+        if conn.broken:
+            return
+        conn.broken = True
+        conn.scope.cancel()
+        exc = RedisUnavailableError(f"redis unavailable: {why}")
+        while conn.slots:
+            _fail(conn.slots.popleft(), exc)
+        conn.tsock.close()  # wakes the reader and writer (ClosedResourceError)
+
+
+async def _open_tcp(host: str, port: int) -> socket.socket:
+    """Connect to the first address that answers (no happy-eyeballs timers: virtual-time safe)."""
+    infos = await trio.socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    error: OSError = OSError(f"no address for {host}")
+    for family, kind, proto, _, addr in infos:
+        try:
+            sock = await _connect(family, kind, proto, addr)
+        except OSError as exc:
+            error = exc
+            continue
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+    raise error
+
+
+async def _connect(family: int, kind: int, proto: int, addr: Any) -> socket.socket:
+    sock = socket.socket(family, kind, proto)
+    sock.setblocking(False)
+    try:
+        await trio.socket.from_stdlib_socket(sock).connect(addr)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class _BlockingConn:
+    """A blocking socket for ``blocking=True``: one round trip per call, on the caller's thread."""
+
+    def __init__(self, address: _Address, timeout_s: float | None) -> None:
+        self._address = address
+        self._timeout = timeout_s
+        self._sock: socket.socket | None = None
+        self._reader = hiredis.Reader(encoding="utf-8", notEnoughData=_MORE)
+
+    def call(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
+        """Send ``commands`` and read their replies (reconnecting first if needed)."""
+        try:
+            if self._sock is None:
+                self._sock = self._open()
+            return self._round_trip(self._sock, commands)
+        except (OSError, hiredis.ProtocolError) as exc:
+            self.close()
+            raise RedisUnavailableError(f"redis unavailable: {type(exc).__name__}") from None
+
+    def _open(self) -> socket.socket:
+        a = self._address
+        if a.path is not None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self._timeout)
+            sock.connect(a.path)
+        else:
+            sock = socket.create_connection((a.host, a.port), timeout=self._timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._reader = hiredis.Reader(encoding="utf-8", notEnoughData=_MORE)
+        if hello := a.handshake():
+            _reply(self._round_trip(sock, hello))
+        return sock
+
+    def _round_trip(self, sock: socket.socket, commands: Sequence[Sequence[Arg]]) -> list[Any]:
+        sock.sendall(b"".join(_pack(cmd) for cmd in commands))
+        replies: list[Any] = []
+        while len(replies) < len(commands):
+            reply = self._reader.gets()
+            if reply is _MORE:
+                data = sock.recv(_CHUNK)
+                if not data:
+                    raise ConnectionResetError("connection closed by the server")
+                self._reader.feed(data)
+            else:
+                replies.append(reply)
+        return replies
+
+    def close(self) -> None:
+        """Close the socket; the next call reconnects."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+@asynccontextmanager
+async def open_redis_transport(
+    url: str, *, timeout_s: float | None = 10.0, blocking: bool = False
+) -> AsyncIterator[RedisTransport]:
+    """``async with open_redis_transport(url) as redis``; connects lazily, closed on exit.
+
+    ``url``: ``redis://[[user]:password@]host[:port][/db]`` or ``unix:///path?db=N``.
+    """
+    address = _Address.from_url(url)
+    try:
+        async with trio.open_nursery() as nursery:
+            transport = RedisTransport(address, nursery, timeout_s=timeout_s, blocking=blocking)
+            try:
+                yield transport
+            finally:
+                await transport.aclose()
+    except BaseExceptionGroup as group:
+        # The connection tasks never raise: the group wraps the body's own error. Unwrap it,
+        # so callers see the error they raised (a context manager, not a nursery, to them).
+        if len(group.exceptions) != 1:
+            raise
+        exc = group.exceptions[0]
+        raise exc from exc.__cause__
