@@ -24,28 +24,35 @@ America/New_York on weekdays, holidays not excluded.
 
 from __future__ import annotations
 
-import hashlib
-import math
-import random
-import struct
 from collections import OrderedDict
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
-from functools import lru_cache
-from typing import TYPE_CHECKING, NamedTuple, final
+from typing import TYPE_CHECKING, final
 from zoneinfo import ZoneInfo
 
-from finagent.domain.market import BAR, Bar, Headline, Session, Snapshot
+from finagent.adapters.sim_model import (
+    BarStream,
+    Day,
+    Profile,
+    build_universe,
+    columns,
+    draw_day,
+    may_pass,
+    snapshot,
+    universe_columns,
+)
+from finagent.domain.gaps import ScanRules, passing
+from finagent.domain.market import Headline, Session, Snapshot
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
+    from decimal import Decimal
+
+    from finagent.domain.market import Bar
 
 __all__ = ["SimMarket", "regular_session"]
 
 NEW_YORK = ZoneInfo("America/New_York")
 _PREMARKET_START = time(4, 0)
-_WORDS = struct.Struct("<8I")
-_INV_U32 = 1.0 / 2**32
 _UP_NEWS = (
     "{s} beats quarterly earnings estimates and lifts revenue outlook",
     "{s} raises full-year guidance after strong demand",
@@ -76,60 +83,6 @@ def regular_session(day: date) -> Session | None:
     )
 
 
-def _dec(value: float) -> Decimal:
-    return Decimal(f"{value:.2f}") if value >= 1 else Decimal(f"{value:.4f}")
-
-
-@lru_cache(maxsize=8)
-def _weights(n: int) -> tuple[tuple[float, ...], float]:
-    """The U-shaped intraday volume weights of an ``n``-bar session and their sum."""
-    weights = tuple(1 + 4 * math.exp(-t / 15) + 2 * math.exp(-(n - t) / 20) for t in range(n))
-    return weights, sum(weights)
-
-
-@lru_cache(maxsize=4)
-def _build_universe(seed: int, n: int) -> tuple[tuple[str, ...], dict[str, _Profile]]:
-    """The sorted names and profiles of a universe (day-independent: built once a process)."""
-    # One sequential stream: symbol k's name and profile depend only on the seed and
-    # the k-1 symbols before it, so the first 5,000 of 10,000 are the same 5,000.
-    rng = random.Random(f"{seed}:universe")
-    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    profiles: dict[str, _Profile] = {}
-    while len(profiles) < n:
-        length = rng.choices((1, 2, 3, 4, 5), weights=(1, 8, 40, 45, 6))[0]
-        name = "".join(rng.choice(letters) for _ in range(length))
-        level = min(max(25.0 * math.exp(1.1 * rng.gauss(0, 1)), 0.5), 900.0)
-        adv = min(max(800_000.0 * math.exp(1.4 * rng.gauss(0, 1)), 20_000.0), 2e8)
-        vol = 0.025 * (25.0 / level) ** 0.25 * math.exp(0.3 * rng.gauss(0, 1))
-        profiles.setdefault(name, _Profile(level, adv, min(max(vol, 0.008), 0.15)))
-    return tuple(sorted(profiles)), profiles
-
-
-class _Profile(NamedTuple):
-    """What does not change from day to day for a symbol."""
-
-    level: float
-    adv: float
-    vol: float
-
-
-class _Day(NamedTuple):
-    """One symbol's draws for one session date (a NamedTuple: built 10,000 times a scan)."""
-
-    prev_close: float
-    gap: float
-    rvol: float
-    range_pct: float
-    up_share: float
-    catalyst: float
-    pick: float
-    cont: bool
-    prev_close_d: Decimal
-    atr_d: Decimal
-    typical_pm: float
-    open_px: float
-
-
 @final
 class SimMarket:
     """MarketData and News over a simulated universe; see the module docstring for the model."""
@@ -148,11 +101,12 @@ class SimMarket:
         self._bar_cache = bar_cache
         self._names: tuple[str, ...] | None = None
         self._known: frozenset[str] = frozenset()
-        self._profiles: dict[str, _Profile] = {}
-        self._days: dict[date, dict[str, _Day]] = {}
-        self._bars: OrderedDict[tuple[str, date], _BarStream] = OrderedDict()
+        self._profiles: dict[str, Profile] = {}
+        self._days: dict[date, dict[str, Day]] = {}
+        self._bars: OrderedDict[tuple[str, date], BarStream] = OrderedDict()
         self._sessions: dict[date, Session | None] = {}
         self._snaps: dict[tuple[datetime, object], dict[str, Snapshot]] = {}
+        self._screens: dict[tuple[object, ...], tuple[Snapshot, ...]] = {}
 
     # ---- MarketData ---------------------------------------------------------------------
     async def universe(self, session_date: date) -> Sequence[str]:
@@ -162,18 +116,14 @@ class SimMarket:
     async def snapshots(self, symbols: Sequence[str], at: datetime) -> Sequence[Snapshot]:
         """Pre-market snapshots as of ``at`` (after the open: the pre-market as it ended)."""
         self._universe()
-        day = at.astimezone(NEW_YORK).date()
-        session = self._session(day)
-        start = datetime.combine(day, _PREMARKET_START, NEW_YORK)
-        opens = session.open if session else datetime.combine(day, time(9, 30), NEW_YORK)
-        frac = min(max((at - start) / (opens - start), 0.0), 1.0)
+        day, frac = self._instant(at)
         key = (at, at.tzinfo)  # snapshots as of one instant never change: keep the last few
         done = self._snaps.get(key)
         if done is None:
             if len(self._snaps) >= 4:
                 self._snaps.pop(next(iter(self._snaps)))
             done = self._snaps[key] = {}
-        known, build, draw = self._known, self._snapshot, self._draw_day
+        known, profiles = self._known, self._profiles
         days, prefix = self._day_cache(day), f"{self._seed}:{day.isoformat()}:"
         found: list[Snapshot] = []
         for s in symbols:
@@ -183,9 +133,40 @@ class SimMarket:
                     continue
                 d = days.get(s)
                 if d is None:
-                    d = days[s] = draw(s, prefix)
-                snap = done[s] = build(s, d, at, frac)
+                    d = days[s] = draw_day(s, profiles[s], prefix)
+                snap = done[s] = snapshot(s, d, at, frac)
             found.append(snap)
+        return found
+
+    async def screen(
+        self, symbols: Sequence[str], at: datetime, rules: ScanRules
+    ) -> Sequence[Snapshot]:
+        """Snapshots as of ``at`` that pass ``rules``: a server-side screen, like a movers feed.
+
+        The same snapshots as ``snapshots`` (cached per instant alike), but only the few
+        hundred that may pass are built (see ``sim_model.may_pass``).
+        """
+        names = self._universe()
+        wanted = tuple(symbols)
+        key = (at, at.tzinfo, rules, wanted)
+        found = self._screens.get(key)
+        if found is None:
+            day, frac = self._instant(at)
+            if frac > 0:
+                cols = (
+                    universe_columns(self._seed, self._n)
+                    if wanted == names
+                    else columns(wanted, self._profiles)
+                )
+                maybe: Sequence[str] = may_pass(
+                    cols, f"{self._seed}:{day.isoformat()}:", frac, rules
+                )
+            else:
+                maybe = wanted  # before 04:00 nothing has moved: no cheap pass to make
+            found = tuple(passing(await self.snapshots(maybe, at), rules))
+            if len(self._screens) >= 4:
+                self._screens.pop(next(iter(self._screens)))
+            self._screens[key] = found
         return found
 
     async def minute_bars(self, symbol: str, start: datetime, end: datetime) -> Sequence[Bar]:
@@ -239,7 +220,7 @@ class SimMarket:
     # ---- model --------------------------------------------------------------------------
     def _universe(self) -> tuple[str, ...]:
         if self._names is None:
-            self._names, self._profiles = _build_universe(self._seed, self._n)
+            self._names, self._profiles = build_universe(self._seed, self._n)
             self._known = frozenset(self._names)
         return self._names
 
@@ -250,7 +231,15 @@ class SimMarket:
             self._sessions[day] = self._session_for(day)
         return self._sessions[day]
 
-    def _day_cache(self, day: date) -> dict[str, _Day]:
+    def _instant(self, at: datetime) -> tuple[date, float]:
+        """The New York date of ``at`` and how far it is from 04:00 to the open, in [0, 1]."""
+        day = at.astimezone(NEW_YORK).date()
+        session = self._session(day)
+        start = datetime.combine(day, _PREMARKET_START, NEW_YORK)
+        opens = session.open if session else datetime.combine(day, time(9, 30), NEW_YORK)
+        return day, min(max((at - start) / (opens - start), 0.0), 1.0)
+
+    def _day_cache(self, day: date) -> dict[str, Day]:
         cache = self._days.get(day)
         if cache is None:
             if len(self._days) > 8:
@@ -258,60 +247,13 @@ class SimMarket:
             cache = self._days[day] = {}
         return cache
 
-    def _day(self, symbol: str, day: date) -> _Day:
+    def _day(self, symbol: str, day: date) -> Day:
         cache = self._day_cache(day)
         found = cache.get(symbol)
         if found is None:
-            found = cache[symbol] = self._draw_day(symbol, f"{self._seed}:{day.isoformat()}:")
+            prefix = f"{self._seed}:{day.isoformat()}:"
+            found = cache[symbol] = draw_day(symbol, self._profiles[symbol], prefix)
         return found
-
-    def _draw_day(self, symbol: str, prefix: str) -> _Day:
-        """``prefix`` is ``"{seed}:{date}:"``; the draws come from its digest with ``symbol``."""
-        prof = self._profiles[symbol]
-        digest = hashlib.blake2b(f"{prefix}{symbol}".encode(), digest_size=32).digest()
-        u0, u1, u2, u3, u4, u5, u6, u7 = [(n + 0.5) * _INV_U32 for n in _WORDS.unpack(digest)]
-        r1, r2 = math.sqrt(-2.0 * math.log(u0)), math.sqrt(-2.0 * math.log(u2))
-        z1, z2 = r1 * math.cos(2 * math.pi * u1), r1 * math.sin(2 * math.pi * u1)
-        z3, z4 = r2 * math.cos(2 * math.pi * u3), r2 * math.sin(2 * math.pi * u3)
-        prev = prof.level * math.exp(0.25 * z1)
-        gap = z2 * (0.08 if u4 < 0.04 else prof.vol * 0.5)  # ~4 % of symbols are movers
-        gap = min(max(gap, -0.6), 1.5)
-        return _Day(
-            prev,
-            gap,
-            math.exp(0.35 * z3) * (1.0 + 25.0 * abs(gap)),
-            abs(z4) * prof.vol * 0.4 + abs(gap) * 0.25,
-            (u7 * 2) % 1.0,
-            u5,
-            u6,
-            u7 < 0.5,
-            _dec(prev),
-            _dec(prev * prof.vol * 1.25),
-            prof.adv * 0.03,
-            prev * math.exp(gap),
-        )
-
-    def _snapshot(self, symbol: str, d: _Day, at: datetime, frac: float) -> Snapshot:
-        if frac <= 0:
-            pc = d.prev_close_d
-            return Snapshot(symbol, at, pc, pc, pc, pc, 0, 0, d.atr_d)
-        open_px = d.open_px
-        last = d.prev_close * math.exp(d.gap * (0.6 + 0.4 * frac))
-        spread = d.range_pct * math.sqrt(frac)
-        high = max(open_px * (1 + spread * d.up_share), last)
-        low = min(open_px * (1 - spread * (1 - d.up_share)), last)
-        typical = d.typical_pm * frac
-        return Snapshot(
-            symbol,
-            at,
-            Decimal(f"{last:.2f}") if last >= 1 else _dec(last),
-            d.prev_close_d,
-            Decimal(f"{high:.2f}") if high >= 1 else _dec(high),
-            Decimal(f"{low:.2f}") if low >= 1 else _dec(low),
-            int(typical * d.rvol),
-            int(typical),
-            d.atr_d,
-        )
 
     def _headline(self, symbol: str, day: date) -> Headline | None:
         d = self._day(symbol, day)
@@ -325,54 +267,14 @@ class SimMarket:
         text = templates[index].format(s=symbol)
         return Headline(f"sim-{day:%Y%m%d}-{symbol}", at, (symbol,), text)
 
-    def _stream(self, symbol: str, day: date, session: Session) -> _BarStream:
+    def _stream(self, symbol: str, day: date, session: Session) -> BarStream:
         key = (symbol, day)
         found = self._bars.get(key)
         if found is not None:
             self._bars.move_to_end(key)
             return found
         d, prof = self._day(symbol, day), self._profiles[symbol]
-        found = self._bars[key] = _BarStream(symbol, session, d, prof, self._seed)
+        found = self._bars[key] = BarStream(symbol, session, d, prof, self._seed)
         if len(self._bars) > self._bar_cache:
             self._bars.popitem(last=False)
         return found
-
-
-@final
-class _BarStream:
-    """One (symbol, session)'s bars, drawn on demand in order: the same values as all at once."""
-
-    def __init__(self, symbol: str, session: Session, d: _Day, prof: _Profile, seed: int) -> None:
-        self._symbol = symbol
-        self.session = session
-        self._rng = rng = random.Random(f"{seed}:{session.date.isoformat()}:{symbol}:bars")
-        self._n = n = int((session.close - session.open) / BAR)
-        self._sigma = prof.vol / math.sqrt(390) * (1 + 5 * abs(d.gap))
-        direction = (1 if d.gap >= 0 else -1) * (1 if d.cont else -1)
-        self._drift = direction * abs(d.gap) * rng.uniform(0.3, 1.0)
-        self._weights, self._total_w = _weights(n)
-        self._day_volume = prof.adv * (1 + (d.rvol - 1) * 0.6)
-        self._px = d.prev_close * math.exp(d.gap)
-        self.bars: list[Bar] = []
-
-    def upto(self, end: datetime) -> list[Bar]:
-        """The bars complete by ``end`` (drawing the missing ones)."""
-        count = min(max((end - self.session.open) // BAR, 0), self._n)
-        rng, n, sigma, bars = self._rng, self._n, self._sigma, self.bars
-        for t in range(len(bars), count):
-            px = self._px
-            vol_t = sigma * (1 + 1.5 * math.exp(-t / 30) + 0.5 * math.exp(-(n - t) / 30))
-            step = self._drift * math.exp(-t / 60) / 60 + vol_t * rng.gauss(0, 1)
-            if rng.random() < 0.003:
-                step += rng.gauss(0, 4 * vol_t)
-            close = px * math.exp(step)
-            high = max(px, close) * math.exp(abs(rng.gauss(0, 0.6 * vol_t)))
-            low = min(px, close) * math.exp(-abs(rng.gauss(0, 0.6 * vol_t)))
-            share = self._weights[t] / self._total_w
-            volume = int(self._day_volume * share * math.exp(rng.gauss(0, 0.3)))
-            start = self.session.open + t * BAR
-            bars.append(
-                Bar(self._symbol, start, _dec(px), _dec(high), _dec(low), _dec(close), volume)
-            )
-            self._px = close
-        return bars[:count]

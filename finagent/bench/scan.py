@@ -14,11 +14,14 @@ durable commit. Plans need the opening-range bars, so the chain has two halves i
 
 The hop between two stages is a ``claim`` on the queue (what the dispatcher does), without the
 dispatcher's wake-up. The sim feed generates its snapshots and bars inside the measured time
-(a real feed would be a network call instead). Each run is a fresh session date after one
-unmeasured warm-up run, so the day's draws are not cached (the day-independent universe is: the
-sim builds it once a process). ``warm`` asks the feed for the same instant before the scan, so
-the scan's snapshots are the sim's per-instant cache (a streaming feed's current view).
-p50/p99 are over runs.
+(a real feed would be a network call instead); it is a ``Screener``, so the scanner asks it for
+the snapshots that pass the scan rules and the sim draws the whole universe's day with a cheap
+float pass, building Decimal snapshots only for the few hundred that may gap enough. Each run
+is a fresh session date after one unmeasured warm-up run, so the day's draws are not cached
+(the day-independent universe is: the sim builds it once a process). ``cold``: the feed draws
+that day inside the scan (what the first scan of a session does). ``warm`` asks the feed for
+the same screen before the scan, so the scan reads the sim's per-instant cache (a streaming
+feed's current view). p50/p99 are over runs; the target is checked for both.
 """
 
 from __future__ import annotations
@@ -109,6 +112,16 @@ class _TimedFeed:
         finally:
             self.seconds += time.perf_counter() - t
 
+    async def screen(
+        self, symbols: Sequence[str], at: datetime, rules: ScanRules
+    ) -> Sequence[Snapshot]:
+        """Timed ``screen``."""
+        t = time.perf_counter()
+        try:
+            return await self._market.screen(symbols, at, rules)
+        finally:
+            self.seconds += time.perf_counter() - t
+
     async def minute_bars(self, symbol: str, start: datetime, end: datetime) -> Sequence[Bar]:
         """Timed ``minute_bars``."""
         t = time.perf_counter()
@@ -146,14 +159,14 @@ async def _one(one: Session, symbols: int, root: Path, warm: bool) -> dict[str, 
     clock = _Clock(one.open - timedelta(minutes=30))
     calendar = XcalsExchangeCalendar("XNYS")
     sim = SimMarket(symbols=symbols, seed=42, session_for=sim_session_for(calendar))
+    rules, plan_rules = ScanRules(), PlanRules()
     if warm:  # the feed's data already in memory (a streaming feed), not drawn inside the scan
-        await sim.snapshots(await sim.universe(one.date), clock.now())
+        await sim.screen(await sim.universe(one.date), clock.now(), rules)
     market = _TimedFeed(sim)
     store = SqliteTradingStore.open(root / f"{one.date}.db")
     writer = JobWriter(store, QueuePolicy(), clock.timestamp)
     send, receive = trio.open_memory_channel[WriteRequest](1024)
     queue = PersistentJobQueue(send)
-    rules, plan_rules = ScanRules(), PlanRules()
     try:
         async with (
             trio.open_nursery() as nursery,
@@ -239,6 +252,7 @@ def run_scan_bench(*, symbols: int = 10_000, runs: int = 5) -> dict[str, Any]:
             root.mkdir()
             samples = [trio.run(_one, one, symbols, root, mode == "warm") for one in sessions]
             out[mode] = _summary(samples[1:])  # the first run warms imports and caches up
+    out["cold_meets_target"] = out["cold"]["total"]["p50"] <= TARGET_P50_MS
     out["meets_target"] = out["warm"]["total"]["p50"] <= TARGET_P50_MS
     out["pipeline_meets_target"] = out["warm"]["total_pipeline"]["p50"] <= TARGET_P50_MS
     return out
@@ -283,7 +297,12 @@ def format_scan_bench(result: dict[str, Any]) -> str:
             st = result[mode][key]
             lines.append(f"  {label:<40} {st['p50']:>9.3f} / {st['p99']:>9.3f}")
     target = result["target_p50_ms"]
-    for key, label in (("meets_target", "total"), ("pipeline_meets_target", "without the feed")):
+    verdicts = (
+        ("cold_meets_target", "cold total"),
+        ("meets_target", "warm total"),
+        ("pipeline_meets_target", "warm without the feed"),
+    )
+    for key, label in verdicts:
         verdict = "met" if result[key] else "NOT met"
-        lines.append(f"target warm {label} p50 <= {target:.0f} ms: {verdict}")
+        lines.append(f"target {label} p50 <= {target:.0f} ms: {verdict}")
     return "\n".join(lines)

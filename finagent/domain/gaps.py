@@ -15,7 +15,14 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from decimal import Decimal
 
-__all__ = ["GapCandidate", "ScanRules", "attach_catalysts", "candidate_from", "scan"]
+__all__ = [
+    "GapCandidate",
+    "ScanRules",
+    "attach_catalysts",
+    "candidate_from",
+    "passing",
+    "scan",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +83,12 @@ def scan(snapshots: Iterable[Snapshot], rules: ScanRules) -> list[GapCandidate]:
     found = [c for s in snapshots if (c := _check(s, limits)) is not None]
     found.sort(key=lambda c: (-abs(c.gap_pct), c.symbol))
     return found
+
+
+def passing(snapshots: Iterable[Snapshot], rules: ScanRules) -> list[Snapshot]:
+    """The snapshots that pass ``rules``, in their order (what a server-side screen returns)."""
+    limits = _Limits.of(rules)
+    return [s for s in snapshots if _check(s, limits) is not None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from finagent.domain.pipeline import (
     session_to_json,
     stage_key,
 )
+from finagent.ports.market import Screener
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -40,9 +41,17 @@ _NEWS_LOOKBACK = timedelta(hours=24)
 async def scan_at(
     market: MarketData, news: News, rules: ScanRules, at: datetime
 ) -> list[GapCandidate]:
-    """Every gap candidate of the universe as of ``at``, with its catalyst headlines."""
+    """Every gap candidate of the universe as of ``at``, with its catalyst headlines.
+
+    A feed that is also a ``Screener`` screens on its side (only the snapshots that pass the
+    rules come back); ``gaps.scan`` applies the rules either way, so the result is the same.
+    """
     symbols = await market.universe(at.date())
-    found = scan(await market.snapshots(symbols, at), rules)
+    if isinstance(market, Screener):
+        snapshots = await market.screen(symbols, at, rules)
+    else:
+        snapshots = await market.snapshots(symbols, at)
+    found = scan(snapshots, rules)
     if not found:
         return []
     headlines = await news.headlines([c.symbol for c in found], at - _NEWS_LOOKBACK, at)
