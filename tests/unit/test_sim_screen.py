@@ -97,3 +97,18 @@ def test_the_cheap_pass_keeps_every_symbol_that_passes_at_the_edges_of_each_rule
             assert passes <= set(kept), (seed, rules)
             dropped, passed = dropped + len(profiles) - len(kept), passed + len(passes)
     assert dropped > 0 and passed > 0
+
+
+@pytest.mark.parametrize("day", [date(2026, 3, 9), date(2025, 11, 3), date(2025, 1, 6)])
+async def test_headlines_of_a_narrow_window_are_the_wide_windows_cut(day: date) -> None:
+    """Days whose news cannot fall in the window are skipped: nothing may be lost (DST too)."""
+    market = SimMarket(symbols=3000, seed=5)
+    names = await market.universe(day)
+    wide_start = datetime.combine(day - timedelta(days=4), time(0), NY)
+    wide = await market.headlines(names, wide_start, wide_start + timedelta(days=8))
+    assert wide
+    for hours in range(0, 96, 5):
+        start = wide_start + timedelta(days=1, hours=hours)
+        for span in (timedelta(minutes=30), timedelta(hours=9), timedelta(hours=24)):
+            got = await market.headlines(names, start, start + span)
+            assert list(got) == [h for h in wide if start <= h.at < start + span]
