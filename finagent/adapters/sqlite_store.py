@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, cast, final
 
 from finagent.adapters.sqlite_checkpoint import Checkpointer
+from finagent.adapters.sqlite_runs import complete_jobs, held, insert_jobs
 from finagent.adapters.sqlite_schema import (
     COLUMNS,
     NEXT_ID,
@@ -23,9 +24,7 @@ from finagent.adapters.sqlite_schema import (
 )
 from finagent.domain.jobs import (
     Job,
-    JobNotFoundError,
     JobStatus,
-    LeaseLostError,
     NewJob,
     QueueError,
     QueuePolicy,
@@ -59,6 +58,7 @@ _INSERT = (
 )
 _BY_KEY = f"SELECT {COLUMNS} FROM jobs WHERE key = ?"
 _DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_RUN_KINDS = (Enqueue, Complete)
 
 
 def _claim_sql(n_types: int) -> str:
@@ -84,6 +84,18 @@ _RECOVER = (
 
 class _PartialWriteError(Exception):
     """An op failed after writing: replay the batch with savepoints."""
+
+
+def _runs(ops: Sequence[StoreOp]) -> list[list[StoreOp]]:
+    """Split ``ops`` into runs: consecutive Enqueues, consecutive Completes, anything alone."""
+    runs: list[list[StoreOp]] = []
+    for op in ops:
+        kind = type(op)
+        if runs and kind in _RUN_KINDS and type(runs[-1][0]) is kind:
+            runs[-1].append(op)
+        else:
+            runs.append([op])
+    return runs
 
 
 @final
@@ -160,7 +172,11 @@ class SqliteJobStore:
         conn.execute("BEGIN IMMEDIATE")
         self._next_id = 0
         try:
-            for op in ops:
+            for run in [[op] for op in ops] if savepoints else _runs(ops):
+                if len(run) > 1:
+                    results.extend(self._apply_run(run, now, policy))
+                    continue
+                op = run[0]
                 if savepoints:
                     conn.execute("SAVEPOINT op")
                 before = conn.total_changes
@@ -182,6 +198,36 @@ class SqliteJobStore:
                 conn.execute("ROLLBACK")
             raise
         return results
+
+    def _apply_run(
+        self, run: Sequence[StoreOp], now: float, policy: QueuePolicy
+    ) -> list[object | Exception]:
+        """A run of Enqueue or Complete requests in a few statements (:mod:`sqlite_runs`)."""
+        try:
+            if isinstance(run[0], Enqueue):
+                items = [(op.jobs, op.parent_id) for op in cast("Sequence[Enqueue]", run)]
+                enqueued, self._next_id = insert_jobs(self._conn, items, now, policy, self._next_id)
+                return list(enqueued)
+            completes = cast("Sequence[Complete]", run)
+            done = complete_jobs(
+                self._conn, [(c.job_id, c.owner, c.outputs) for c in completes], now
+            )
+            with_outputs = [
+                (c.outputs, c.job_id) for c, ok in zip(completes, done, strict=True)
+                if ok is True and c.outputs
+            ]  # fmt: skip
+            outputs, self._next_id = insert_jobs(
+                self._conn, with_outputs, now, policy, self._next_id
+            ) if with_outputs else ([], self._next_id)  # fmt: skip
+        except sqlite3.IntegrityError as exc:  # written in part: replay one request at a time
+            raise _PartialWriteError from exc
+        if any(isinstance(out, Exception) for out in outputs):
+            raise _PartialWriteError  # an output failed after its input was marked done
+        produced = iter(outputs)
+        return [
+            ok if isinstance(ok, Exception) else (next(produced) if c.outputs else [])
+            for c, ok in zip(completes, done, strict=True)
+        ]
 
     def _apply_one(self, op: StoreOp, now: float, policy: QueuePolicy) -> object:
         match op:
@@ -250,16 +296,6 @@ class SqliteJobStore:
         rows = self._conn.execute(sql, (owner, now + policy.lease_s, now, now, *types, limit))
         return sorted(map(row_to_job, rows), key=lambda j: (j.run_at, j.id))
 
-    def _held(self, job_id: int, owner: str) -> tuple[Any, ...]:
-        row = self._conn.execute(
-            "SELECT status, lease_owner, attempts, max_attempts FROM jobs WHERE id = ?", (job_id,)
-        ).fetchone()
-        if row is None:
-            raise JobNotFoundError(f"job {job_id} does not exist")
-        if row[0] != "running" or row[1] != owner:
-            raise LeaseLostError(f"job {job_id} is {row[0]}, not leased to {owner}")
-        return tuple(row)
-
     def _complete(
         self,
         job_id: int,
@@ -274,13 +310,13 @@ class SqliteJobStore:
             (now, now, job_id, owner),
         ).rowcount
         if not changed:
-            self._held(job_id, owner)  # raises the precise error
+            held(self._conn, job_id, owner)  # raises the precise error
         return self._enqueue(outputs, job_id, now, policy) if outputs else []
 
     def _fail(
         self, job_id: int, owner: str, error: str, retryable: bool, now: float, policy: QueuePolicy
     ) -> Job:
-        _, _, attempts, max_attempts = self._held(job_id, owner)
+        _, _, attempts, max_attempts = held(self._conn, job_id, owner)
         if retryable and attempts < max_attempts:
             delay = retry_delay(attempts, policy.retry_base_s, policy.retry_max_s)
             status, run_at, finished = "pending", now + delay, None

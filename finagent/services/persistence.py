@@ -25,7 +25,7 @@ import trio
 import trio.lowlevel
 
 from actors import ActorContext, ActorDeadError, Inbox, ReplyTo
-from finagent.domain.jobs import Job, NewJob, QueueError, QueuePolicy, QueueStats
+from finagent.domain.jobs import Job, JobStatus, NewJob, QueueError, QueuePolicy, QueueStats
 from finagent.ports.queue import (
     Claim,
     Complete,
@@ -43,11 +43,21 @@ from finagent.ports.queue import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Sequence
+    from collections.abc import Callable, Collection, Iterable, Sequence
 
-__all__ = ["CommitNote", "JobWriter", "PersistentJobQueue", "ReplyAddress", "WriteRequest"]
+__all__ = [
+    "CommitNote",
+    "JobWriter",
+    "PersistentJobQueue",
+    "ReplyAddress",
+    "WriteRequest",
+    "next_pending",
+]
 
 log = logging.getLogger(__name__)
+
+_DEPTH = 2  # batches on the writer's thread at once: one committing, one waiting its turn
+_Call = tuple["Callable[..., Any]", tuple[Any, ...], "Callable[[outcome.Outcome[Any]], None]"]
 
 
 class ReplyAddress(Protocol):
@@ -81,30 +91,53 @@ class CommitNote:
 
     new_work: bool
     settled: frozenset[int]
+    next_run_at: float | None = None  # earliest run_at of the jobs it made pending, if any
 
 
 def _note(ops: Sequence[StoreOp], results: Sequence[object]) -> CommitNote:
     new_work = False
     settled: set[int] = set()
+    pending: list[Job] = []
     for op, result in zip(ops, results, strict=True):
         if isinstance(result, Exception):
             continue
         match op:
             case Enqueue():
                 new_work = True
+                pending.extend(cast("list[Job]", result))
             case Complete(job_id=job_id):
                 settled.add(job_id)
                 new_work = new_work or bool(result)
+                pending.extend(cast("list[Job]", result))
             case Fail(job_id=job_id) | Requeue(job_id=job_id):
                 settled.add(job_id)
                 new_work = True
+                if result is not None:
+                    pending.append(cast("Job", result))
             case Recover():
                 ids = cast("list[int]", result)
                 settled.update(ids)
                 new_work = new_work or bool(ids)
             case _:
                 pass
-    return CommitNote(new_work, frozenset(settled))
+    return CommitNote(new_work, frozenset(settled), next_pending(pending))
+
+
+def next_pending(jobs: Iterable[Job]) -> float | None:
+    """The earliest run_at among the pending ``jobs`` (None if none is pending)."""
+    return min((j.run_at for j in jobs if j.status is JobStatus.PENDING), default=None)
+
+
+def _rank(request: WriteRequest) -> int:
+    """Completes, then enqueues, then the rest: like requests side by side form runs.
+
+    Reordering a batch is safe: every request in it was sent before the batch started and is
+    answered after it commits, so the requests are concurrent and any order is a valid one (a
+    caller has one request in flight at a time). Runs of like requests are applied in a few
+    statements (``SqliteJobStore``), and claims then see the work the batch added.
+    """
+    op = request.op
+    return 0 if isinstance(op, Complete) else 1 if isinstance(op, Enqueue) else 2
 
 
 @final
@@ -166,42 +199,123 @@ class JobWriter:
                 self._started = True
                 ids = cast("list[int]", (await self._apply([Recover(orphans=True)]))[0])
                 log.info("recovered %d running job(s) left by an earlier process", len(ids))
-            async for first in inbox:
-                batch = [first]
-                while len(batch) < self._max_batch:
-                    try:
-                        batch.append(inbox.receive_nowait())
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
-                await self._commit(batch)
+            if thread is None:
+                async for first in inbox:
+                    await self._commit(self._batch(first, inbox))
+            else:
+                await self._pipeline(inbox, thread)
         finally:
             self._thread = None
             if thread is not None:
                 thread.stop()
 
+    def _batch(
+        self,
+        first: WriteRequest,
+        inbox: Inbox[WriteRequest] | trio.MemoryReceiveChannel[WriteRequest],
+    ) -> list[WriteRequest]:
+        batch = [first]
+        while len(batch) < self._max_batch:
+            try:
+                batch.append(inbox.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+        if len(batch) > 1:
+            batch.sort(key=_rank)
+        return batch
+
+    async def _pipeline(
+        self,
+        inbox: Inbox[WriteRequest] | trio.MemoryReceiveChannel[WriteRequest],
+        thread: _StoreThread,
+    ) -> None:
+        """Hand batches to the thread without waiting for the previous one to commit.
+
+        Up to ``_DEPTH`` batches are on the thread at once; it commits them in order, and each
+        is answered (and announced to listeners) from the loop when its COMMIT returned. While
+        one batch commits, the loop answers the one before and gathers the next, so the thread
+        and the loop work at the same time instead of taking turns.
+        """
+        room = trio.Semaphore(_DEPTH)
+        fatal: list[BaseException] = []
+        with trio.CancelScope() as scope:
+            try:
+                async for first in inbox:
+                    batch = self._batch(first, inbox)
+                    try:
+                        await room.acquire()
+                    except BaseException:
+                        _fail_all(batch, ActorDeadError("job writer stopped"))
+                        raise
+                    self._submit(thread, batch, room, fatal, scope)
+            finally:
+                with trio.CancelScope(shield=True):  # every batch handed over gets its answers
+                    for _ in range(_DEPTH):
+                        await room.acquire()
+        if fatal:
+            raise fatal[0]
+
+    def _submit(
+        self,
+        thread: _StoreThread,
+        batch: list[WriteRequest],
+        room: trio.Semaphore,
+        fatal: list[BaseException],
+        scope: trio.CancelScope,
+    ) -> None:
+        ops: list[StoreOp] = [req.op for req in batch]
+        ops.extend(self._housekeeping())
+
+        def done(result: outcome.Outcome[Any]) -> None:  # on the loop, from the thread
+            room.release()
+            try:
+                self._settle(batch, ops, result)
+            except BaseException as exc:  # not an Exception from the store: the writer stops
+                _fail_all(batch, ActorDeadError("job writer stopped"))
+                fatal.append(exc)
+                scope.cancel()
+
+        thread.submit(self._store.apply, (ops, self._now(), self._policy), done)
+
     async def _commit(self, batch: list[WriteRequest]) -> None:
         ops: list[StoreOp] = [req.op for req in batch]
-        extra = self._housekeeping()
+        ops.extend(self._housekeeping())
         try:
-            try:
-                results = await self._apply([*ops, *extra])
-            except Exception as exc:
-                log.exception("job store batch of %d request(s) failed", len(batch))
-                for req in batch:
-                    req.reply_to.fail(QueueError(f"store batch failed: {exc}"))
-                return
-            self.batches += 1
-            self.requests += len(batch)
-            for req, result in zip(batch, results, strict=False):
-                if isinstance(result, Exception):
-                    req.reply_to.fail(result)
-                else:
-                    req.reply_to.reply(result)
+            now = self._now()
+            if self._inline:
+                result = outcome.capture(self._store.apply, ops, now, self._policy)
+            else:  # not serving, so no thread: shielded, the batch finishes and replies are true
+                with trio.CancelScope(shield=True):
+                    result = await outcome.acapture(self._off_loop, ops, now)
+            self._settle(batch, ops, result)
         finally:
-            for req in batch:  # cancelled before the reply: never leave an asker hanging
-                if not req.reply_to.done:
-                    req.reply_to.fail(ActorDeadError("job writer stopped"))
-        self._notify(_note([*ops, *extra], results))
+            _fail_all(batch, ActorDeadError("job writer stopped"))  # never leave an asker hanging
+
+    async def _off_loop(self, ops: list[StoreOp], now: float) -> list[object | Exception]:
+        return await trio.to_thread.run_sync(
+            self._store.apply, ops, now, self._policy, limiter=self._limiter
+        )
+
+    def _settle(
+        self, batch: list[WriteRequest], ops: list[StoreOp], result: outcome.Outcome[Any]
+    ) -> None:
+        """Answer each request of a finished batch and tell the listeners what changed."""
+        if isinstance(result, outcome.Error):
+            exc = result.error
+            if not isinstance(exc, Exception):
+                raise exc
+            log.error("job store batch of %d request(s) failed", len(batch), exc_info=exc)
+            _fail_all(batch, QueueError(f"store batch failed: {exc}"))
+            return
+        results = cast("list[object | Exception]", result.unwrap())
+        self.batches += 1
+        self.requests += len(batch)
+        for req, value in zip(batch, results, strict=False):
+            if isinstance(value, Exception):
+                req.reply_to.fail(value)
+            else:
+                req.reply_to.reply(value)
+        self._notify(_note(ops, results))
 
     def _housekeeping(self) -> list[StoreOp]:
         now = self._now()
@@ -220,17 +334,17 @@ class JobWriter:
 
     async def _apply(self, ops: Sequence[StoreOp]) -> list[object | Exception]:
         now = self._now()
-        if self._inline:
+        if self._thread is None:
             return self._store.apply(ops, now, self._policy)
-        if self._thread is not None:
-            done = await self._thread.run(self._store.apply, ops, now, self._policy)
-            return cast("list[object | Exception]", done)
-        # Shielded: once SQLite runs, let the batch finish so each reply tells the truth.
-        with trio.CancelScope(shield=True):
-            results = await trio.to_thread.run_sync(
-                self._store.apply, ops, now, self._policy, limiter=self._limiter
-            )
-        return results
+        done = await self._thread.run(self._store.apply, ops, now, self._policy)
+        return cast("list[object | Exception]", done)
+
+
+def _fail_all(batch: list[WriteRequest], exc: BaseException) -> None:
+    """Fail every request of ``batch`` that has no answer yet."""
+    for req in batch:
+        if not req.reply_to.done:
+            req.reply_to.fail(exc)
 
 
 @final
@@ -245,7 +359,7 @@ class _StoreThread:
 
     def __init__(self) -> None:
         self._token = trio.lowlevel.current_trio_token()
-        self._calls: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], Any] | None]
+        self._calls: queue.SimpleQueue[_Call | None]
         self._calls = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="job-writer", daemon=True)
         self._thread.start()
@@ -253,13 +367,22 @@ class _StoreThread:
     def _loop(self) -> None:
         token = self._token
         while (call := self._calls.get()) is not None:
-            fn, args, task = call
-            result = outcome.capture(fn, *args)
-            token.run_sync_soon(trio.lowlevel.reschedule, task, result)
+            fn, args, on_done = call
+            token.run_sync_soon(on_done, outcome.capture(fn, *args))
+
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        on_done: Callable[[outcome.Outcome[Any]], None],
+    ) -> None:
+        """Queue ``fn(*args)``; ``on_done(outcome)`` runs on the loop when it finished."""
+        self._calls.put((fn, args, on_done))
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` on the thread; returns (or raises) its outcome. Not cancellable."""
-        self._calls.put((fn, args, trio.lowlevel.current_task()))
+        task = trio.lowlevel.current_task()
+        self.submit(fn, args, lambda result: trio.lowlevel.reschedule(task, result))
         return await trio.lowlevel.wait_task_rescheduled(_uncancellable)
 
     def stop(self) -> None:
