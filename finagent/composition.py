@@ -56,7 +56,6 @@ from finagent.services.routing import (
     DispatchQueue,
     NotifyingQueue,
     dispatcher_actor,
-    trio_due,
     trio_time_queue,
 )
 from finagent.services.scanner import Scanner
@@ -351,7 +350,6 @@ async def open_parts(
         dispatcher = Dispatcher(
             trio_time_queue(queue, clock.trio_deadline), trio.current_time, node=_node(),
             poll_s=idle or q.poll_s, poll_max_s=idle or q.poll_max_s,
-            due_time=trio_due(clock.trio_deadline),
         )  # fmt: skip
         if redis_queue is None:
             writer.listen(dispatcher.on_commit)

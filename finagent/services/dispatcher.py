@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import traceback
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, final
 import trio
 
 from actors import ActorContext, ActorExited, ExitReason, LifecycleEvent
-from finagent.domain.jobs import Job, JobStatus, QueueError
+from finagent.domain.jobs import Job, QueueError
 from finagent.ports.queue import JobQueue
 
 if TYPE_CHECKING:
@@ -70,8 +69,6 @@ class Dispatcher:
         now: epoch seconds (virtual in simulation).
         node: lease-owner prefix, unique per process (e.g. ``host:pid``).
         poll_s: first fallback poll interval; doubles while idle up to ``poll_max_s``.
-        due_time: a job's run_at (epoch seconds) on the ``now`` clock, when ``now`` is another
-            clock (the daemon's Trio time; ``next_due`` of its queue answers on that clock).
     """
 
     def __init__(
@@ -82,11 +79,9 @@ class Dispatcher:
         node: str = "local",
         poll_s: float = 0.25,
         poll_max_s: float = 2.0,
-        due_time: Callable[[float], float] | None = None,
     ) -> None:
         self._queue = queue
         self._now = now
-        self._due_time = due_time
         self._node = node
         self._poll_s = poll_s
         self._poll_max_s = poll_max_s
@@ -94,11 +89,6 @@ class Dispatcher:
         self._by_type: dict[str, _Route] = {}
         self._crashes: list[tuple[str, str]] = []
         self._wake = trio.Event()
-        # What the last next_due query said, for which types, and when (queue clock): a round
-        # woken by this process's own commits reuses it, lowered by the notes' run_at.
-        self._due: float | None = None
-        self._due_types: frozenset[str] = frozenset()
-        self._due_asked = -math.inf
         self.dispatched = 0
         self.rejected = 0
 
@@ -136,15 +126,7 @@ class Dispatcher:
         for job_id in note.settled:
             for route in self._routes.values():
                 route.in_flight.pop(job_id, None)
-        self._lower_due(note.next_run_at)
         self._wake.set()
-
-    def _lower_due(self, run_at: float | None) -> None:
-        if run_at is None:
-            return
-        when = run_at if self._due_time is None else self._due_time(run_at)
-        if self._due is None or when < self._due:
-            self._due = when
 
     def on_event(self, event: LifecycleEvent) -> None:
         """Observer hook: a routed service that crashed fails the job it was working on."""
@@ -165,40 +147,22 @@ class Dispatcher:
             self._wake = trio.Event()
             await self._fail_crashed()
             full = await self._claim_round()
-            if full:
-                continue  # a route took all it asked for: more may be due
+            if full or self._wake.is_set():
+                # More may be due, or a commit during the round brought news: claim again at
+                # once (no next_due round trip: the wait below would not sleep anyway).
+                poll = self._poll_s
+                continue
             timeout = poll
-            types = frozenset(t for r in self._routes.values() if r.free for t in r.types)
+            types = [t for r in self._routes.values() if r.free for t in r.types]
             if types:
-                due = await self._next_due(types)
+                due = await self._queue.next_due(types)
                 if due is not None:
                     timeout = min(timeout, max(0.0, due - self._now()))
             woke = False
             with trio.move_on_after(timeout):
                 await self._wake.wait()
                 woke = True
-            if not woke:
-                self._due_asked = -math.inf  # a quiet poll: other writers may have added work
             poll = self._poll_s if woke else min(poll * 2, self._poll_max_s)
-
-    async def _next_due(self, types: frozenset[str]) -> float | None:
-        """Earliest run_at among pending jobs of ``types``, asking the queue only when needed.
-
-        The answer stays good while this process's commits wake the dispatcher: their notes
-        carry the run_at of the pending work they added (``_lower_due``). Ask again when it
-        fell due (that job was claimed since), for types it did not cover, after a quiet poll,
-        and at least every ``poll_s`` (other processes' delayed jobs on a shared queue).
-        """
-        now = self._now()
-        if (
-            not types <= self._due_types
-            or (self._due is not None and self._due <= now)
-            or now - self._due_asked >= self._poll_s
-        ):
-            self._due = await self._queue.next_due(types)
-            self._due_types = types
-            self._due_asked = now
-        return self._due
 
     async def _fail_crashed(self) -> None:
         crashes, self._crashes = self._crashes, []
@@ -212,8 +176,6 @@ class Dispatcher:
                 job = await self._queue.fail(job_id, route.owner, error)
             except QueueError:
                 continue  # already settled or recovered
-            if job.status is JobStatus.PENDING:
-                self._lower_due(job.run_at)  # its retry, after the back-off
             log.warning("%s crashed on job %d; it is %s", name, job_id, job.status.value)
 
     async def _claim_round(self) -> bool:

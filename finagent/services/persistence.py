@@ -25,7 +25,7 @@ import trio
 import trio.lowlevel
 
 from actors import ActorContext, ActorDeadError, Inbox, ReplyTo
-from finagent.domain.jobs import Job, JobStatus, NewJob, QueueError, QueuePolicy, QueueStats
+from finagent.domain.jobs import Job, NewJob, QueueError, QueuePolicy, QueueStats
 from finagent.ports.queue import (
     Claim,
     Complete,
@@ -43,7 +43,7 @@ from finagent.ports.queue import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterable, Sequence
+    from collections.abc import Callable, Collection, Sequence
 
 __all__ = [
     "CommitNote",
@@ -51,7 +51,6 @@ __all__ = [
     "PersistentJobQueue",
     "ReplyAddress",
     "WriteRequest",
-    "next_pending",
 ]
 
 log = logging.getLogger(__name__)
@@ -91,41 +90,30 @@ class CommitNote:
 
     new_work: bool
     settled: frozenset[int]
-    next_run_at: float | None = None  # earliest run_at of the jobs it made pending, if any
 
 
 def _note(ops: Sequence[StoreOp], results: Sequence[object]) -> CommitNote:
     new_work = False
     settled: set[int] = set()
-    pending: list[Job] = []
     for op, result in zip(ops, results, strict=True):
         if isinstance(result, Exception):
             continue
         match op:
             case Enqueue():
                 new_work = True
-                pending.extend(cast("list[Job]", result))
             case Complete(job_id=job_id):
                 settled.add(job_id)
                 new_work = new_work or bool(result)
-                pending.extend(cast("list[Job]", result))
             case Fail(job_id=job_id) | Requeue(job_id=job_id):
                 settled.add(job_id)
                 new_work = True
-                if result is not None:
-                    pending.append(cast("Job", result))
             case Recover():
                 ids = cast("list[int]", result)
                 settled.update(ids)
                 new_work = new_work or bool(ids)
             case _:
                 pass
-    return CommitNote(new_work, frozenset(settled), next_pending(pending))
-
-
-def next_pending(jobs: Iterable[Job]) -> float | None:
-    """The earliest run_at among the pending ``jobs`` (None if none is pending)."""
-    return min((j.run_at for j in jobs if j.status is JobStatus.PENDING), default=None)
+    return CommitNote(new_work, frozenset(settled))
 
 
 def _rank(request: WriteRequest) -> int:

@@ -20,7 +20,7 @@ import trio
 from finagent.domain.jobs import LeaseLostError
 from finagent.domain.pipeline import validate
 from finagent.ports.queue import JobQueue
-from finagent.services.persistence import CommitNote, next_pending
+from finagent.services.persistence import CommitNote
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
@@ -35,7 +35,6 @@ __all__ = [
     "NotifyingQueue",
     "check_payload",
     "dispatcher_actor",
-    "trio_due",
     "trio_time_queue",
 ]
 
@@ -73,17 +72,15 @@ class NotifyingQueue:
         """Call ``listener`` after each change this process made."""
         self._listeners.append(listener)
 
-    def _note(
-        self, new_work: bool, settled: frozenset[int] = frozenset(), jobs: Sequence[Job] = ()
-    ) -> None:
-        note = CommitNote(new_work, settled, next_pending(jobs))
+    def _note(self, new_work: bool, settled: frozenset[int] = frozenset()) -> None:
+        note = CommitNote(new_work, settled)
         for listener in self._listeners:
             listener(note)
 
     async def enqueue(self, jobs: Sequence[NewJob], *, parent_id: int | None = None) -> list[Job]:
         """Store new jobs."""
         out = await self._inner.enqueue(jobs, parent_id=parent_id)
-        self._note(bool(out), jobs=out)
+        self._note(bool(out))
         return out
 
     async def claim(self, types: Collection[str], limit: int, owner: str) -> list[Job]:
@@ -97,7 +94,7 @@ class NotifyingQueue:
         except LeaseLostError:
             self._note(False, frozenset({job_id}))
             raise
-        self._note(bool(out), frozenset({job_id}), out)
+        self._note(bool(out), frozenset({job_id}))
         return out
 
     async def fail(self, job_id: int, owner: str, error: str, *, retryable: bool = True) -> Job:
@@ -107,7 +104,7 @@ class NotifyingQueue:
         except LeaseLostError:
             self._note(False, frozenset({job_id}))
             raise
-        self._note(True, frozenset({job_id}), [job])
+        self._note(True, frozenset({job_id}))
         return job
 
     async def extend(self, job_id: int, owner: str) -> bool:
@@ -159,21 +156,14 @@ class _TrioTimeQueue:
     async def next_due(self, types: Collection[str]) -> float | None:
         """The Trio time at which the next delayed job of ``types`` falls due."""
         due = await self._queue.next_due(types)
-        return None if due is None else trio_due(self._deadline)(due)
+        if due is None:
+            return None
+        return self._deadline(datetime.fromtimestamp(due, UTC)) + _EPSILON_S
 
 
 def trio_time_queue(queue: DispatchQueue, deadline: Callable[[datetime], float]) -> _TrioTimeQueue:
     """``queue`` with ``next_due`` mapped through ``deadline`` (``VirtualClock.trio_deadline``)."""
     return _TrioTimeQueue(queue, deadline)
-
-
-def trio_due(deadline: Callable[[datetime], float]) -> Callable[[float], float]:
-    """A job's run_at (epoch seconds) to the Trio time it falls due, through ``deadline``."""
-
-    def convert(run_at: float) -> float:
-        return deadline(datetime.fromtimestamp(run_at, UTC)) + _EPSILON_S
-
-    return convert
 
 
 def actor_types(routes: Mapping[str, str]) -> dict[str, list[str]]:
