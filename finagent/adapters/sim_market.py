@@ -53,7 +53,7 @@ __all__ = ["SimMarket", "regular_session"]
 
 NEW_YORK = ZoneInfo("America/New_York")
 _PREMARKET_START = time(4, 0)
-_NEWS_SPAN = timedelta(hours=18)  # a day's headlines: 16:00 the day before + < 16.5 h (+ DST)
+_NEWS_END = time(8, 30)  # a day's headlines: from 16:00 the day before, < 990 min on the wall
 _UP_NEWS = (
     "{s} beats quarterly earnings estimates and lifts revenue outlook",
     "{s} raises full-year guidance after strong demand",
@@ -210,7 +210,8 @@ class SimMarket:
         day = start.astimezone(NEW_YORK).date()
         while day <= end.astimezone(NEW_YORK).date() + timedelta(days=1):
             since = datetime.combine(day - timedelta(days=1), time(16, 0), NEW_YORK)
-            if since < end and since + _NEWS_SPAN > start and self._session(day) is not None:
+            until = datetime.combine(day, _NEWS_END, NEW_YORK)  # a day's news: [since, until)
+            if since < end and until > start and self._session(day) is not None:
                 for symbol in symbols:
                     item = self._headline(symbol, day) if symbol in self._known else None
                     if item is not None and start <= item.at < end:

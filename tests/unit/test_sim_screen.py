@@ -1,6 +1,7 @@
 """SimMarket.screen: exactly the snapshots that pass the scan rules, without building the rest."""
 
 import random
+from itertools import product
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -107,8 +108,9 @@ async def test_headlines_of_a_narrow_window_are_the_wide_windows_cut(day: date) 
     wide_start = datetime.combine(day - timedelta(days=4), time(0), NY)
     wide = await market.headlines(names, wide_start, wide_start + timedelta(days=8))
     assert wide
-    for hours in range(0, 96, 5):
-        start = wide_start + timedelta(days=1, hours=hours)
-        for span in (timedelta(minutes=30), timedelta(hours=9), timedelta(hours=24)):
+    edges = [(0, 0), (8, 25), (8, 29), (8, 30), (9, 0), (15, 59), (16, 0), (16, 1), (20, 0)]
+    for days, (hour, minute) in product(range(1, 5), edges):
+        start = datetime.combine(wide_start.date() + timedelta(days=days), time(hour, minute), NY)
+        for span in (timedelta(minutes=1), timedelta(minutes=30), timedelta(hours=24)):
             got = await market.headlines(names, start, start + span)
             assert list(got) == [h for h in wide if start <= h.at < start + span]
