@@ -1,8 +1,8 @@
 """SimMarket.screen: exactly the snapshots that pass the scan rules, without building the rest."""
 
 import random
-from itertools import product
 from datetime import date, datetime, time, timedelta
+from itertools import product
 from zoneinfo import ZoneInfo
 
 import pytest
