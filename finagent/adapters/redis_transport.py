@@ -255,8 +255,10 @@ class RedisTransport:
         async with self._connecting:
             if self._conn is not None and not self._conn.broken:
                 return self._conn  # another task reconnected meanwhile
+            started: _Conn | None = None
             with trio.move_on_after(self._timeout if self._timeout is not None else float("inf")):
                 conn = _Conn(await self._open_socket())
+                started = conn
                 self._nursery.start_soon(self._serve, conn)
                 self.connects += 1
                 if hello := self._address.handshake():
@@ -267,6 +269,8 @@ class RedisTransport:
                         raise RedisUnavailableError(f"redis unavailable: {exc}") from None
                 self._conn = conn
                 return conn
+            if started is not None:
+                self._break(started, "connect timed out")
             raise RedisUnavailableError("redis unavailable: connect timed out")
 
     async def _open_socket(self) -> socket.socket:

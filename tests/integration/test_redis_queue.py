@@ -223,3 +223,26 @@ async def test_lua_errors_become_the_queue_s_typed_errors(
         await queue.fail(job.id + 7, "w", "x")
     with pytest.raises(LeaseLostError, match="is pending, not leased to w"):
         await queue.complete(job.id, "w")
+
+
+async def test_a_corrupt_job_hash_is_a_queue_error_and_the_policy_is_exposed(
+    queue: RedisJobQueue, autojump_clock: object
+) -> None:
+    assert queue.policy == POLICY
+    raw().set(f"{ns(queue)}:job:1", "not a hash")
+    with pytest.raises(RedisUnavailableError, match="redis error: WRONGTYPE"):
+        await queue.get(1)
+
+
+async def test_session_jobs_scans_every_key_and_skips_pruned_ids(
+    queue: RedisJobQueue, autojump_clock: object
+) -> None:
+    from finagent.adapters.redis_state import session_jobs
+
+    await queue.enqueue([NewJob("scan", f"scan:2025-01-06:{i}") for i in range(1500)])
+    await queue.enqueue([NewJob("scan", "scan:2025-01-07:0")])
+    raw().hset(f"{ns(queue)}:keys", "gone:2025-01-06", 99999)  # its job was pruned
+    trail = await session_jobs(queue, "2025-01-06")
+    assert len(trail) == 1500 and {t.key for t in trail} == {
+        f"scan:2025-01-06:{i}" for i in range(1500)
+    }
