@@ -2,7 +2,8 @@
 
 Publish latency: one enqueue per call (durable per Redis's fsync policy when it returns),
 paced at 1,000 jobs/s, p50/p99. Full cycle: producers in this process enqueue ``jobs`` jobs
-while ``workers`` worker *processes* claim (batches of 64) and complete them; the figure is
+while ``workers`` worker *processes* claim (batches of 256) and complete each job with its own
+call (pipelined on the connection); the figure is
 jobs / (last completion - first enqueue). rq runs the same workload (enqueue a no-op job, rq
 ``SimpleWorker`` processes in burst mode) when it is installed (``pip install rq``); finagent
 never imports it otherwise.
