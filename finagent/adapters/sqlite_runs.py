@@ -132,15 +132,16 @@ def complete_jobs(
 ) -> list[bool | Exception]:
     """Mark each leased job done; True per item that did, else its lease error.
 
-    The caller enqueues the outputs of the items that succeeded, in order. A job completed
-    twice in one run succeeds once: the later request sees it done, as it would one by one.
+    The items name distinct jobs that exist, so no item changes another's row and the result
+    is the one-by-one result. The caller then enqueues the outputs of the items that succeeded,
+    in order.
     """
     by_owner: dict[str, list[int]] = {}
     for job_id, owner, _ in items:
         by_owner.setdefault(owner, []).append(job_id)
-    done: set[tuple[int, str]] = set()
+    done: set[int] = set()
     for owner, ids in by_owner.items():
-        for part in _chunks(list(dict.fromkeys(ids))):
+        for part in _chunks(ids):
             marks = ", ".join("?" * len(part))
             rows = conn.execute(
                 "UPDATE jobs SET status = 'done', finished_at = ?, updated_at = ?,"
@@ -148,17 +149,16 @@ def complete_jobs(
                 f" WHERE status = 'running' AND lease_owner = ? AND id IN ({marks}) RETURNING id",
                 (now, now, owner, *part),
             ).fetchall()
-            done.update((row[0], owner) for row in rows)
+            done.update(row[0] for row in rows)
     results: list[bool | Exception] = []
     for job_id, owner, _ in items:
-        if (job_id, owner) in done:
-            done.discard((job_id, owner))  # a second request for the same job finds it done
+        if job_id in done:
             results.append(True)
             continue
         try:
             held(conn, job_id, owner)
         except (JobNotFoundError, LeaseLostError) as exc:
             results.append(exc)
-        else:  # pragma: no cover - the UPDATE above took every job this owner held
-            results.append(LeaseLostError(f"job {job_id} changed while it was completed"))
+        else:  # pragma: no cover - the UPDATE above took every job its owner held
+            raise AssertionError(f"job {job_id} is held by {owner} but was not completed")
     return results

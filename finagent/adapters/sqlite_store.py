@@ -209,6 +209,13 @@ class SqliteJobStore:
                 enqueued, self._next_id = insert_jobs(self._conn, items, now, policy, self._next_id)
                 return list(enqueued)
             completes = cast("Sequence[Complete]", run)
+            if not self._next_id:
+                self._next_id = int(self._conn.execute(NEXT_ID).fetchone()[0])
+            ids = [c.job_id for c in completes]
+            if len(set(ids)) != len(ids) or max(ids) >= self._next_id:
+                # The same job twice, or a job that does not exist yet: errors either way, but
+                # which ones depends on the order, so replay the batch one request at a time.
+                raise _PartialWriteError
             done = complete_jobs(
                 self._conn, [(c.job_id, c.owner, c.outputs) for c in completes], now
             )

@@ -231,7 +231,7 @@ class JobWriter:
                 async for first in inbox:
                     batch = self._batch(first, inbox)
                     try:
-                        await room.acquire()
+                        await _take(room)
                     except BaseException:
                         _fail_all(batch, ActorDeadError("job writer stopped"))
                         raise
@@ -326,6 +326,14 @@ class JobWriter:
             return self._store.apply(ops, now, self._policy)
         done = await self._thread.run(self._store.apply, ops, now, self._policy)
         return cast("list[object | Exception]", done)
+
+
+async def _take(room: trio.Semaphore) -> None:
+    """Take a slot; without a trip through the scheduler when one is free (the common case)."""
+    try:
+        room.acquire_nowait()
+    except trio.WouldBlock:
+        await room.acquire()
 
 
 def _fail_all(batch: list[WriteRequest], exc: BaseException) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -283,3 +284,62 @@ async def test_a_full_mailbox_makes_askers_wait_for_room(tmp_path: Path, autojum
             for i in range(20):
                 nursery.start_soon(h.queue.enqueue, [NewJob("scan", f"k{i}")])
         assert (await h.queue.stats()).total(JobStatus.PENDING) == 20
+
+
+class GateStore:
+    """A real store whose first batch waits on the thread until the test opens the gate."""
+
+    def __init__(self, inner: SqliteJobStore) -> None:
+        self.inner = inner
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+        self.batches: list[list[str]] = []
+
+    def apply(self, ops: Sequence[StoreOp], now: float, policy: QueuePolicy) -> list[object]:
+        self.batches.append([type(op).__name__ for op in ops])
+        self.entered.set()
+        self.gate.wait()
+        return list(self.inner.apply(ops, now, policy))
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+async def test_the_next_batch_goes_to_the_thread_while_one_commits(tmp_path: Path) -> None:
+    store = GateStore(SqliteJobStore.open(tmp_path / "q.db"))
+    send, receive = trio.open_memory_channel[WriteRequest](8)
+    writer = JobWriter(store, POLICY, virtual_now, inline=False)
+    writer._started = True  # skip start-up recovery
+    queue = PersistentJobQueue(send)
+    got: dict[str, int] = {}
+
+    async def ask(key: str) -> None:
+        got.update((j.key, j.id) for j in await queue.enqueue([NewJob("scan", key)]))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.serve, receive)
+        async with trio.open_nursery() as asking:
+            asking.start_soon(ask, "first")
+            await trio.to_thread.run_sync(store.entered.wait)  # batch 1 is inside the store
+            asking.start_soon(ask, "second")
+            await trio.testing.wait_all_tasks_blocked()
+            assert send.statistics().current_buffer_used == 0  # batch 2 left the mailbox already
+            assert got == {}  # and nobody is answered before its commit
+            store.gate.set()
+        nursery.cancel_scope.cancel()
+    store.close()
+    assert got == {"first": 1, "second": 2}  # committed in the order handed over
+    assert writer.batches == 2 and len(store.batches) == 2
+
+
+async def test_a_failed_batch_on_the_thread_fails_its_requests_and_the_writer_goes_on() -> None:
+    send, receive = trio.open_memory_channel[WriteRequest](8)
+    writer = JobWriter(BrokenStore(), POLICY, virtual_now, inline=False)
+    writer._started = True  # skip start-up recovery: the store cannot do anything
+    queue = PersistentJobQueue(send)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.serve, receive)
+        for _ in range(3):
+            with pytest.raises(QueueError, match="disk I/O error"):
+                await queue.enqueue([NewJob("scan", "a")])
+        nursery.cancel_scope.cancel()
