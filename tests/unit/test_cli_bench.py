@@ -46,6 +46,7 @@ def test_bench_queue_json_reports_the_figures(capsys, tmp_path):
     assert result["producers"] == 4
     assert result["enqueue_jobs_s"] > 0
     assert result["cycle_jobs_s"] > 0
+    assert result["enqueue_batched_jobs_s"] > 0 and result["jobs_per_call"] == 32
 
 
 def test_bench_scan_json_reports_latency(capsys):
