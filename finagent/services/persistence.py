@@ -1,49 +1,46 @@
 """The persistence actor: the single writer of the job store, with group commit.
 
 ``JobWriter`` owns the store. Receives ``WriteRequest``. Emits replies and ``CommitNote`` to
-listeners (the dispatcher). Restart: permanent. ``PersistentJobQueue`` is the ``JobQueue`` and
+listeners (the dispatcher). Restart: permanent. ``PersistentJobQueue``
+(:mod:`finagent.services.persistent_queue`, re-exported here) is the ``JobQueue`` and
 ``QueueAdmin`` the services use: every call is a request to the writer, durable when it returns.
 
 Group commit: the writer takes every request waiting in its mailbox (up to ``max_batch``), applies
-them in one transaction (a savepoint per request, so a failing one does not poison the others),
-commits, then replies to each. SQLite runs on a dedicated worker thread (``CapacityLimiter(1)``)
-so the Trio loop never blocks. Under ``MockClock`` autojump a thread call lets virtual time jump
-(trio issue #456), so simulations and tests pass ``inline=True``: the store runs on the loop and
-virtual time stays exact.
+them in one transaction (a failing one does not poison the others), commits, then replies to
+each. SQLite runs on a dedicated thread (:mod:`finagent.services.writer_thread`), two batches at
+most in flight, so the Trio loop never blocks. Under ``MockClock`` autojump a thread call lets
+virtual time jump (trio issue #456), so simulations and tests pass ``inline=True``: the store
+runs on the loop and virtual time stays exact.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, cast, final
+from typing import TYPE_CHECKING, Any, cast, final
 
 import outcome
 import trio
-import trio.lowlevel
 
-from actors import ActorContext, ActorDeadError, Inbox, ReplyTo
-from finagent.domain.jobs import Job, NewJob, QueueError, QueuePolicy, QueueStats
+from actors import ActorContext, ActorDeadError, Inbox
+from finagent.domain.jobs import QueueError
 from finagent.ports.queue import (
-    Claim,
     Complete,
     Enqueue,
-    Extend,
     Fail,
-    GetJob,
     JobStore,
-    NextDue,
     Prune,
     Recover,
     Requeue,
-    Stats,
     StoreOp,
 )
+from finagent.services.persistent_queue import PersistentJobQueue, ReplyAddress, WriteRequest
+from finagent.services.writer_thread import StoreThread
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Sequence
+    from collections.abc import Callable, Sequence
+
+    from finagent.domain.jobs import QueuePolicy
 
 __all__ = [
     "CommitNote",
@@ -56,32 +53,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _DEPTH = 2  # batches on the writer's thread at once: one committing, one waiting its turn
-_Call = tuple["Callable[..., Any]", tuple[Any, ...], "Callable[[outcome.Outcome[Any]], None]"]
-
-
-class ReplyAddress(Protocol):
-    """Where the writer sends one result: ``actors.ReplyTo`` or the queue's own one-shot slot."""
-
-    @property
-    def done(self) -> bool:
-        """True once a reply or a failure was sent."""
-        ...
-
-    def reply(self, value: Any) -> None:
-        """Answer with ``value``."""
-        ...
-
-    def fail(self, exc: BaseException) -> None:
-        """Answer with an error; the asker raises it."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class WriteRequest:
-    """One store operation and where to send its result."""
-
-    op: StoreOp
-    reply_to: ReplyTo[Any] | ReplyAddress
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +132,7 @@ class JobWriter:
         self._retain_done_s = retain_done_s
         self._housekeeping_s = housekeeping_s
         self._limiter = trio.CapacityLimiter(1)
-        self._thread: _StoreThread | None = None
+        self._thread: StoreThread | None = None
         self._listeners: list[Callable[[CommitNote], None]] = []
         self._started = False
         self._next_housekeeping = 0.0
@@ -180,7 +151,7 @@ class JobWriter:
         self, inbox: Inbox[WriteRequest] | trio.MemoryReceiveChannel[WriteRequest]
     ) -> None:
         """Group-commit loop over ``inbox``; on first start, orphaned leases go back to pending."""
-        thread = None if self._inline else _StoreThread()
+        thread = None if self._inline else StoreThread()
         self._thread = thread
         try:
             if not self._started:
@@ -215,7 +186,7 @@ class JobWriter:
     async def _pipeline(
         self,
         inbox: Inbox[WriteRequest] | trio.MemoryReceiveChannel[WriteRequest],
-        thread: _StoreThread,
+        thread: StoreThread,
     ) -> None:
         """Hand batches to the thread without waiting for the previous one to commit.
 
@@ -245,7 +216,7 @@ class JobWriter:
 
     def _submit(
         self,
-        thread: _StoreThread,
+        thread: StoreThread,
         batch: list[WriteRequest],
         room: trio.Semaphore,
         fatal: list[BaseException],
@@ -341,166 +312,3 @@ def _fail_all(batch: list[WriteRequest], exc: BaseException) -> None:
     for req in batch:
         if not req.reply_to.done:
             req.reply_to.fail(exc)
-
-
-@final
-class _StoreThread:
-    """One dedicated worker thread for the store while the writer serves.
-
-    About half the cost of ``trio.to_thread.run_sync`` per call (no limiter, no context copy,
-    no thread-cache lookup): the loop hands a call over a ``SimpleQueue``, the thread reports
-    back with ``run_sync_soon``. A call cannot be cancelled once handed over (the batch
-    finishes and every reply tells the truth), like the shielded thread call it replaces.
-    """
-
-    def __init__(self) -> None:
-        self._token = trio.lowlevel.current_trio_token()
-        self._calls: queue.SimpleQueue[_Call | None]
-        self._calls = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._loop, name="job-writer", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        token = self._token
-        while (call := self._calls.get()) is not None:
-            fn, args, on_done = call
-            token.run_sync_soon(on_done, outcome.capture(fn, *args))
-
-    def submit(
-        self,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        on_done: Callable[[outcome.Outcome[Any]], None],
-    ) -> None:
-        """Queue ``fn(*args)``; ``on_done(outcome)`` runs on the loop when it finished."""
-        self._calls.put((fn, args, on_done))
-
-    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """``fn(*args)`` on the thread; returns (or raises) its outcome. Not cancellable."""
-        task = trio.lowlevel.current_task()
-        self.submit(fn, args, lambda result: trio.lowlevel.reschedule(task, result))
-        return await trio.lowlevel.wait_task_rescheduled(_uncancellable)
-
-    def stop(self) -> None:
-        """Let the (idle) thread end; its pending call, if any, has already been answered."""
-        self._calls.put(None)
-        self._thread.join()
-
-
-def _uncancellable(_: Any) -> trio.lowlevel.Abort:
-    return trio.lowlevel.Abort.FAILED
-
-
-@final
-class _Slot:
-    """A one-shot reply slot: parks the asking task, the writer reschedules it with the result.
-
-    The same contract as a 1-slot memory channel per ask, at a fraction of the cost (no channel
-    objects, no extra scheduler round trips). Used on the Trio thread only. A reply to an asker
-    that was cancelled meanwhile is dropped, as a reply into a closed channel would be.
-    """
-
-    __slots__ = ("_parked", "_result", "_task", "done")
-
-    def __init__(self) -> None:
-        self._task = trio.lowlevel.current_task()
-        self._parked = False
-        self._result: outcome.Outcome[Any] | None = None
-        self.done = False
-
-    def reply(self, value: Any) -> None:
-        """Answer the ask with ``value``."""
-        self._put(outcome.Value(value))
-
-    def fail(self, exc: BaseException) -> None:
-        """Answer the ask with an error."""
-        self._put(outcome.Error(exc))
-
-    def _put(self, result: outcome.Outcome[Any]) -> None:
-        if self.done:
-            return
-        self.done = True
-        if self._parked:
-            self._parked = False
-            trio.lowlevel.reschedule(self._task, result)
-        else:
-            self._result = result
-
-    async def wait(self) -> Any:
-        """The result: at once if it is already here (after a checkpoint), else parked."""
-        if self._result is not None:
-            await trio.lowlevel.checkpoint()
-            return self._result.unwrap()
-        self._parked = True
-
-        def abort(_: Any) -> trio.lowlevel.Abort:
-            self._parked = False
-            self.done = True  # a late reply is dropped
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        return await trio.lowlevel.wait_task_rescheduled(abort)
-
-
-@final
-class PersistentJobQueue:
-    """The JobQueue and QueueAdmin over the writer's mailbox; durable when each call returns."""
-
-    def __init__(self, mailbox: trio.MemorySendChannel[Any]) -> None:
-        self._mailbox = mailbox
-
-    async def _ask(self, op: StoreOp) -> Any:
-        await trio.lowlevel.checkpoint_if_cancelled()  # a cancelled caller sends nothing
-        slot = _Slot()
-        request = WriteRequest(op, slot)
-        try:
-            try:
-                self._mailbox.send_nowait(request)
-            except trio.WouldBlock:
-                await self._mailbox.send(request)  # mailbox full: wait for room (backpressure)
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            raise ActorDeadError("job writer is not running") from None
-        return await slot.wait()
-
-    async def enqueue(self, jobs: Sequence[NewJob], *, parent_id: int | None = None) -> list[Job]:
-        """Store new jobs; a key that exists returns the existing job."""
-        return cast("list[Job]", await self._ask(Enqueue(tuple(jobs), parent_id)))
-
-    async def claim(self, types: Collection[str], limit: int, owner: str) -> list[Job]:
-        """Lease up to ``limit`` due pending jobs of ``types`` to ``owner``."""
-        return cast("list[Job]", await self._ask(Claim(tuple(types), limit, owner)))
-
-    async def complete(self, job_id: int, owner: str, outputs: Sequence[NewJob] = ()) -> list[Job]:
-        """Mark done and enqueue outputs atomically; returns the outputs."""
-        return cast("list[Job]", await self._ask(Complete(job_id, owner, tuple(outputs))))
-
-    async def fail(self, job_id: int, owner: str, error: str, *, retryable: bool = True) -> Job:
-        """Retry with back-off, or dead when out of attempts or not retryable."""
-        return cast("Job", await self._ask(Fail(job_id, owner, error, retryable)))
-
-    async def extend(self, job_id: int, owner: str) -> bool:
-        """Renew the lease; False if it was lost."""
-        return cast("bool", await self._ask(Extend(job_id, owner)))
-
-    async def requeue(self, job_id: int) -> Job | None:
-        """Dead or stuck job back to pending, attempts reset."""
-        return cast("Job | None", await self._ask(Requeue(job_id)))
-
-    async def recover(self) -> int:
-        """Expired leases back to pending; returns how many."""
-        return len(cast("list[int]", await self._ask(Recover())))
-
-    async def stats(self) -> QueueStats:
-        """Counts by type and status, oldest pending age."""
-        return cast("QueueStats", await self._ask(Stats()))
-
-    async def prune(self, older_than_s: float) -> int:
-        """Delete done jobs older than ``older_than_s``."""
-        return cast("int", await self._ask(Prune(older_than_s)))
-
-    async def get(self, job_id: int) -> Job | None:
-        """One job by id."""
-        return cast("Job | None", await self._ask(GetJob(job_id)))
-
-    async def next_due(self, types: Collection[str]) -> float | None:
-        """Earliest run_at among pending jobs of ``types`` (epoch seconds)."""
-        return cast("float | None", await self._ask(NextDue(tuple(types))))
