@@ -1,0 +1,44 @@
+"""scan_at: a Screener feed and a plain MarketData feed find the same candidates."""
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from finagent.adapters.sim_market import SimMarket
+from finagent.domain.gaps import ScanRules, attach_catalysts, scan
+from finagent.domain.market import Headline, Snapshot
+from finagent.ports.market import Screener
+from finagent.services.scanner import scan_at
+from tests.fakes import FakeMarket
+
+NY = ZoneInfo("America/New_York")
+AT = datetime(2025, 1, 6, 9, 0, tzinfo=NY)
+
+
+async def test_a_plain_feed_is_scanned_from_every_snapshot() -> None:
+    market = FakeMarket(["GAP", "FLAT", "NONE"])
+    px = Decimal("10.80")
+    market.snapshot_by_symbol["GAP"] = Snapshot(
+        "GAP", AT, px, Decimal(10), px, Decimal(10), 500_000, 100_000, Decimal(1)
+    )
+    market.snapshot_by_symbol["FLAT"] = Snapshot(
+        "FLAT", AT, Decimal(10), Decimal(10), px, Decimal(10), 500_000, 100_000, Decimal(1)
+    )
+    market.news.append(Headline("n1", AT - timedelta(hours=2), ("GAP",), "GAP earnings beat"))
+    assert not isinstance(market, Screener)
+    (found,) = await scan_at(market, market, ScanRules(), AT)
+    assert found.symbol == "GAP" and [h.id for h in found.catalysts] == ["n1"]
+    assert ("snapshots", (("GAP", "FLAT", "NONE"), AT)) in market.calls
+    assert await scan_at(FakeMarket(["X"]), market, ScanRules(), AT) == []
+
+
+async def test_a_screener_feed_finds_what_the_full_scan_finds() -> None:
+    market = SimMarket(symbols=4000, seed=42)
+    names = await market.universe(date(2025, 1, 6))
+    rules = ScanRules()
+    found = await scan_at(market, market, rules, AT)
+    everything = scan(await SimMarket(symbols=4000, seed=42).snapshots(names, AT), rules)
+    news = await market.headlines([c.symbol for c in everything], AT - timedelta(hours=24), AT)
+    assert found == attach_catalysts(everything, news)
+    assert len(found) >= 5 and any(c.catalysts for c in found)
+    assert len(market._snaps[(AT, AT.tzinfo)]) < len(names) // 10  # only candidates were built
