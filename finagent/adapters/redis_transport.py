@@ -22,19 +22,27 @@ socket lets autojump move virtual time (the loop is idle while Redis answers).
 
 from __future__ import annotations
 
-import hashlib
 import socket
 from collections import deque
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, final
 
 import hiredis
 import outcome
 import trio
-from redis.connection import parse_url
 
-from finagent.domain.jobs import QueueError
+from finagent.adapters.redis_wire import (
+    CHUNK,
+    MORE,
+    Address,
+    Arg,
+    BlockingConn,
+    RedisReplyError,
+    RedisUnavailableError,
+    Script,
+    check_replies,
+    pack,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -46,56 +54,6 @@ __all__ = [
     "Script",
     "open_redis_transport",
 ]
-
-Arg = str | bytes | int | float
-_MORE = object()  # hiredis.Reader.gets(): no complete reply buffered yet
-_CHUNK = 65536
-
-
-class RedisUnavailableError(QueueError):
-    """Redis could not be reached, the connection broke, or it answered with an error."""
-
-
-class RedisReplyError(RedisUnavailableError):
-    """Redis answered a command with an error reply (``str(exc)`` is its text)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Script:
-    """A Lua script and its SHA1 (for EVALSHA)."""
-
-    source: str
-    sha: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
-
-
-@dataclass(frozen=True, slots=True)
-class _Address:
-    host: str
-    port: int
-    path: str | None
-    db: int
-    username: str | None
-    password: str | None = field(repr=False)  # a secret: never in a repr or a log
-
-    @classmethod
-    def from_url(cls, url: str) -> _Address:
-        p = parse_url(url)  # type: ignore[no-untyped-call] # redis-py leaves it untyped
-        return cls(
-            str(p.get("host", "127.0.0.1")), int(p.get("port", 6379)), p.get("path"),
-            int(p.get("db", 0)), p.get("username"), p.get("password"),
-        )  # fmt: skip
-
-    def handshake(self) -> list[tuple[Arg, ...]]:
-        cmds: list[tuple[Arg, ...]] = []
-        if self.password is not None:
-            user = () if self.username is None else (self.username,)
-            cmds.append(("AUTH", *user, self.password))
-        if self.db:
-            cmds.append(("SELECT", self.db))
-        return cmds
 
 
 class _Slot:
@@ -120,7 +78,7 @@ class _Conn:
         self.sock = sock
         self.tsock = trio.socket.from_stdlib_socket(sock)
         self.sending = False
-        self.reader = hiredis.Reader(encoding="utf-8", notEnoughData=_MORE)
+        self.reader = hiredis.Reader(encoding="utf-8", notEnoughData=MORE)
         self.out: list[bytes] = []
         self.slots: deque[_Slot] = deque()
         self.has_out = trio.Event()
@@ -128,21 +86,10 @@ class _Conn:
         self.broken = False
 
 
-def _pack(cmd: Sequence[Arg]) -> bytes:
-    return hiredis.pack_command(tuple(cmd))  # type: ignore[arg-type,no-any-return] # the stub types a 1-tuple
-
-
 def _fail(slot: _Slot, exc: BaseException) -> None:
     if slot.task is not None:
         trio.lowlevel.reschedule(slot.task, outcome.Error(exc))
         slot.task = None
-
-
-def _reply(replies: list[Any]) -> list[Any]:
-    for reply in replies:
-        if isinstance(reply, hiredis.ReplyError):
-            raise RedisReplyError(str(reply))
-    return replies
 
 
 @final
@@ -160,7 +107,7 @@ class RedisTransport:
 
     def __init__(
         self,
-        address: _Address,
+        address: Address,
         nursery: trio.Nursery,
         *,
         timeout_s: float | None = 10.0,
@@ -172,7 +119,7 @@ class RedisTransport:
         self._blocking = blocking
         self._conn: _Conn | None = None
         self._connecting = trio.Lock()
-        self._sync: _BlockingConn | None = None
+        self._sync: BlockingConn | None = None
         self.connects = 0  #: connections opened so far (a reconnect adds one)
 
     @property
@@ -192,14 +139,14 @@ class RedisTransport:
         if self._blocking:
             await trio.lowlevel.checkpoint()
             if self._sync is None:
-                self._sync = _BlockingConn(self._address, self._timeout)
+                self._sync = BlockingConn(self._address, self._timeout)
                 self.connects += 1
-            return _reply(self._sync.call(commands))
+            return check_replies(self._sync.call(commands))
         await trio.lowlevel.checkpoint_if_cancelled()  # cancelled already: send nothing
         conn = self._conn if self._conn is not None and not self._conn.broken else None
         if conn is None:
             conn = await self._connect()
-        return _reply(await self._send(conn, commands))
+        return check_replies(await self._send(conn, commands))
 
     async def evalsha(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Run a cached script; on NOSCRIPT (it did not run) send it again with EVAL."""
@@ -220,7 +167,7 @@ class RedisTransport:
 
     async def _send(self, conn: _Conn, commands: Sequence[Sequence[Arg]]) -> list[Any]:
         slot = _Slot(len(commands))
-        data = b"".join([_pack(cmd) for cmd in commands])
+        data = b"".join([pack(cmd) for cmd in commands])
         if conn.slots or conn.sending:  # busy: the writer sends it with the others, in order
             conn.out.append(data)
             conn.has_out.set()
@@ -263,7 +210,7 @@ class RedisTransport:
                 self.connects += 1
                 if hello := self._address.handshake():
                     try:
-                        _reply(await self._send(conn, hello))
+                        check_replies(await self._send(conn, hello))
                     except RedisReplyError as exc:  # its text never holds the password
                         self._break(conn, "handshake failed")
                         raise RedisUnavailableError(f"redis unavailable: {exc}") from None
@@ -311,13 +258,13 @@ class RedisTransport:
         while True:
             await trio.lowlevel.wait_readable(conn.sock)
             try:
-                data = conn.sock.recv(_CHUNK)
+                data = conn.sock.recv(CHUNK)
             except BlockingIOError:  # pragma: no cover - a spurious wake-up, kernel timing
                 continue
             if not data:
                 raise trio.BrokenResourceError("connection closed by the server")
             conn.reader.feed(data)
-            while (reply := conn.reader.gets()) is not _MORE:
+            while (reply := conn.reader.gets()) is not MORE:
                 slot = conn.slots[0]
                 slot.replies.append(reply)
                 if len(slot.replies) == slot.expect:
@@ -362,60 +309,6 @@ async def _connect(family: int, kind: int, proto: int, addr: Any) -> socket.sock
     return sock
 
 
-class _BlockingConn:
-    """A blocking socket for ``blocking=True``: one round trip per call, on the caller's thread."""
-
-    def __init__(self, address: _Address, timeout_s: float | None) -> None:
-        self._address = address
-        self._timeout = timeout_s
-        self._sock: socket.socket | None = None
-        self._reader = hiredis.Reader(encoding="utf-8", notEnoughData=_MORE)
-
-    def call(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
-        """Send ``commands`` and read their replies (reconnecting first if needed)."""
-        try:
-            if self._sock is None:
-                self._sock = self._open()
-            return self._round_trip(self._sock, commands)
-        except (OSError, hiredis.ProtocolError) as exc:
-            self.close()
-            raise RedisUnavailableError(f"redis unavailable: {type(exc).__name__}") from None
-
-    def _open(self) -> socket.socket:
-        a = self._address
-        if a.path is not None:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(self._timeout)
-            sock.connect(a.path)
-        else:
-            sock = socket.create_connection((a.host, a.port), timeout=self._timeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._reader = hiredis.Reader(encoding="utf-8", notEnoughData=_MORE)
-        if hello := a.handshake():
-            _reply(self._round_trip(sock, hello))
-        return sock
-
-    def _round_trip(self, sock: socket.socket, commands: Sequence[Sequence[Arg]]) -> list[Any]:
-        sock.sendall(b"".join(_pack(cmd) for cmd in commands))
-        replies: list[Any] = []
-        while len(replies) < len(commands):
-            reply = self._reader.gets()
-            if reply is _MORE:
-                data = sock.recv(_CHUNK)
-                if not data:
-                    raise ConnectionResetError("connection closed by the server")
-                self._reader.feed(data)
-            else:
-                replies.append(reply)
-        return replies
-
-    def close(self) -> None:
-        """Close the socket; the next call reconnects."""
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-
-
 @asynccontextmanager
 async def open_redis_transport(
     url: str, *, timeout_s: float | None = 10.0, blocking: bool = False
@@ -424,7 +317,7 @@ async def open_redis_transport(
 
     ``url``: ``redis://[[user]:password@]host[:port][/db]`` or ``unix:///path?db=N``.
     """
-    address = _Address.from_url(url)
+    address = Address.from_url(url)
     try:
         async with trio.open_nursery() as nursery:
             transport = RedisTransport(address, nursery, timeout_s=timeout_s, blocking=blocking)
