@@ -16,6 +16,12 @@ subset of symbols can be asked for in any order with the same answer. The model:
   drawn lazily per (symbol, session), in order and only up to the end asked for, and cached.
   Snapshots as of one instant are cached too (the last four instants); the universe is built
   once a process per (seed, size).
+- Screen (the ``Screener`` port): the scan's rules applied on the feed's side, like a movers
+  endpoint. A vectorised float pass over every symbol's digest (``sim_model.may_pass``) drops
+  the ~99 % that cannot pass, so only the candidates become Decimal snapshots; the answer is
+  exactly the full snapshots filtered by the rules (cached per instant and rules).
+
+The model itself (draws, snapshots, bars, the float pass) lives in ``sim_model``.
 
 Nothing here reads the clock: snapshots are "at" a time and bars end at ``end``. Sessions come
 from ``session_for`` (the caller's calendar, with early closes); the default is 09:30-16:00
