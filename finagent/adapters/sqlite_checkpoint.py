@@ -51,7 +51,8 @@ class Checkpointer:
 
     def committed(self) -> None:
         """The writer committed: a checkpoint is due within ``interval_s``. Cheap, any thread."""
-        self._dirty.set()
+        if not self._dirty.is_set():  # set() takes a lock even when already set: skip it
+            self._dirty.set()
 
     def _loop(self) -> None:
         while True:
