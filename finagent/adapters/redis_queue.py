@@ -98,6 +98,40 @@ def encode_jobs(jobs: Sequence[NewJob]) -> list[str]:
     return args
 
 
+def _enqueued(
+    out: Sequence[int | Sequence[str]],
+    jobs: Sequence[NewJob],
+    args: Sequence[str],
+    now: float,
+    default_max: int,
+    parent_id: int | None,
+) -> list[Job]:
+    """ENQUEUE's reply as jobs: a new job (an id) is built from what was sent, else the hash."""
+    built: list[Job] = []
+    for i, (item, new) in enumerate(zip(out, jobs, strict=True)):
+        if not isinstance(item, int):
+            built.append(_job(item))
+            continue
+        run_at = float(now) if new.run_at is None else float(new.run_at)
+        max_attempts = default_max if new.max_attempts is None else int(new.max_attempts)
+        built.append(
+            Job(
+                id=item,
+                type=new.type,
+                key=new.key,
+                payload=json.loads(args[5 * i + 2]),  # a copy, as read back from the hash
+                status=JobStatus.PENDING,
+                attempts=0,
+                max_attempts=max_attempts,
+                run_at=run_at,
+                created_at=float(now),
+                updated_at=float(now),
+                parent_id=parent_id,
+            )
+        )
+    return built
+
+
 def _raise_mapped(exc: RedisReplyError) -> NoReturn:
     """A script's error reply as the queue's typed error."""
     text = str(exc)
@@ -171,8 +205,9 @@ class RedisJobQueue:
             return []
         args = encode_jobs(jobs)
         parent = "" if parent_id is None else str(parent_id)
-        out = await self._script("ENQUEUE", str(self._policy.max_attempts), parent, *args)
-        return [_job(flat) for flat in out]
+        now, default = self._now(), self._policy.max_attempts
+        out = await self._script("ENQUEUE", str(default), parent, *args, now=now)
+        return _enqueued(out, jobs, args, now, default, parent_id)
 
     async def claim(self, types: Collection[str], limit: int, owner: str) -> list[Job]:
         """Lease up to ``limit`` due pending jobs of ``types`` to ``owner``.
@@ -192,10 +227,11 @@ class RedisJobQueue:
     async def complete(self, job_id: int, owner: str, outputs: Sequence[NewJob] = ()) -> list[Job]:
         """Mark a leased job done and enqueue its outputs in one atomic step; returns outputs."""
         args = encode_jobs(outputs)
+        now, default = self._now(), self._policy.max_attempts
         out = await self._script(
-            "COMPLETE", str(job_id), owner, str(self._policy.max_attempts), str(job_id), *args
+            "COMPLETE", str(job_id), owner, str(default), str(job_id), *args, now=now
         )
-        return [_job(flat) for flat in out]
+        return _enqueued(out, outputs, args, now, default, job_id)
 
     async def fail(self, job_id: int, owner: str, error: str, *, retryable: bool = True) -> Job:
         """Record a failure: back to pending with back-off, or dead past max_attempts."""

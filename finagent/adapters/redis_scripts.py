@@ -41,26 +41,38 @@ __all__ = [
 
 GROUP = "workers"
 
-_COMMON = """
+# Each script carries only the helpers it uses (``_prelude``): Lua compiles the whole script on
+# every call, and a helper it defines but never calls still costs a closure.
+_HEAD = """
 local P = ARGV[1]
 local NOW = tonumber(ARGV[2])
 local GROUP = 'workers'
 local function f(x) return string.format('%.17g', x) end
+local NOWS = f(NOW)
 local function jk(id) return P .. ':job:' .. id end
 local function sk(t) return P .. ':s:' .. t end
 local function cnt(t, s, d) redis.call('HINCRBY', P .. ':counts', t .. '|' .. s, d) end
+"""
+
+_PUBLISH = """
 local function publish(id, t)
   local msg = redis.call('XADD', sk(t), '*', 'id', id)
   redis.call('HSET', jk(id), 'msg', msg)
 end
+"""
+
+_TO_DEAD = """
 local function to_dead(id, t, key, msg, err)
   if msg then redis.call('XACK', sk(t), GROUP, msg) end
   redis.call('XADD', P .. ':dead', 'MAXLEN', '~', 10000, '*',
              'id', id, 'type', t, 'key', key, 'error', err)
-  redis.call('HSET', jk(id), 'status', 'dead', 'run_at', f(NOW), 'finished_at', f(NOW))
+  redis.call('HSET', jk(id), 'status', 'dead', 'run_at', NOWS, 'finished_at', NOWS)
   redis.call('HDEL', jk(id), 'msg')
   cnt(t, 'dead', 1)
 end
+"""
+
+_TO_RETRY = """
 -- pending again (entry kept in the PEL): claimable at run_at through XCLAIM
 local function to_retry(id, t, run_at)
   redis.call('HSET', jk(id), 'status', 'pending', 'run_at', f(run_at))
@@ -72,47 +84,68 @@ local function to_retry(id, t, run_at)
   end
   cnt(t, 'pending', 1)
 end
+"""
+
+_END_LEASE = """
 local function end_lease(id)
   redis.call('HDEL', jk(id), 'lease_owner', 'lease_until')
   redis.call('ZREM', P .. ':leases', id)
 end
--- ARGV from index b: default max_attempts, parent id ('' none), then 5 fields per job
+"""
+
+_ENQUEUE = """
+-- ARGV from index b: default max_attempts, parent id ('' none), then 5 fields per job.
+-- Per job: its id (an integer) when this call created it (the caller knows every other field),
+-- else the stored hash (flat). A new due job's XADD comes first, so its hash is one HSET.
 local function enqueue(b)
   local default_max, parent = ARGV[b], ARGV[b + 1]
   local out = {}
   for i = b + 2, #ARGV, 5 do
     local t, key = ARGV[i], ARGV[i + 1]
     local id = redis.call('HGET', P .. ':keys', key)
-    if not id then
+    if id then
+      out[#out + 1] = redis.call('HGETALL', jk(id))
+    else
       id = redis.call('INCR', P .. ':seq')
-      local run_at = NOW
-      if ARGV[i + 3] ~= '' then run_at = tonumber(ARGV[i + 3]) end
+      local run_at, at = NOW, NOWS
+      if ARGV[i + 3] ~= '' then
+        run_at = tonumber(ARGV[i + 3])
+        at = f(run_at)
+      end
       local max = ARGV[i + 4]
       if max == '' then max = default_max end
-      redis.call('HSET', jk(id), 'id', id, 'type', t, 'key', key, 'payload', ARGV[i + 2],
-                 'status', 'pending', 'attempts', 0, 'max_attempts', max, 'run_at', f(run_at),
-                 'created_at', f(NOW), 'updated_at', f(NOW))
-      if parent ~= '' then redis.call('HSET', jk(id), 'parent_id', parent) end
-      redis.call('HSET', P .. ':keys', key, id)
       if redis.call('SADD', P .. ':types', t) == 1 then
         redis.pcall('XGROUP', 'CREATE', sk(t), GROUP, '0', 'MKSTREAM')
       end
-      redis.call('ZADD', P .. ':pending:' .. t, f(run_at), id)
-      cnt(t, 'pending', 1)
-      if run_at > NOW then
-        redis.call('ZADD', P .. ':delayed:' .. t, f(run_at), id)
-      else
-        publish(id, t)
+      local h = {'HSET', jk(id), 'id', id, 'type', t, 'key', key, 'payload', ARGV[i + 2],
+                 'status', 'pending', 'attempts', 0, 'max_attempts', max, 'run_at', at,
+                 'created_at', NOWS, 'updated_at', NOWS}
+      if parent ~= '' then
+        h[#h + 1] = 'parent_id'
+        h[#h + 1] = parent
       end
+      if run_at > NOW then
+        redis.call('ZADD', P .. ':delayed:' .. t, at, id)
+      else
+        h[#h + 1] = 'msg'
+        h[#h + 1] = redis.call('XADD', sk(t), '*', 'id', id)
+      end
+      redis.call(unpack(h))
+      redis.call('HSET', P .. ':keys', key, id)
+      redis.call('ZADD', P .. ':pending:' .. t, at, id)
+      cnt(t, 'pending', 1)
+      out[#out + 1] = id
     end
-    out[#out + 1] = redis.call('HGETALL', jk(id))
   end
   return out
 end
--- the job's status, type, lease owner, msg, attempts, max_attempts, key, last_error
-local function held(id, owner)
-  local h = redis.call('HMGET', jk(id), 'status', 'type', 'lease_owner', 'msg', 'attempts',
-                       'max_attempts', 'key', 'last_error')
+"""
+
+_HELD = """
+-- the job's first n of: status, type, lease_owner, msg, attempts, max_attempts, key
+local HELD = {'status', 'type', 'lease_owner', 'msg', 'attempts', 'max_attempts', 'key'}
+local function held(id, owner, n)
+  local h = redis.call('HMGET', jk(id), unpack(HELD, 1, n))
   if not h[1] then return redis.error_reply('NOTFOUND job ' .. id .. ' does not exist') end
   if h[1] ~= 'running' or h[3] ~= owner then
     return redis.error_reply('LEASELOST job ' .. id .. ' is ' .. h[1] .. ', not leased to '
@@ -122,29 +155,43 @@ local function held(id, owner)
 end
 """
 
+
+def _prelude(*parts: str) -> str:
+    return _HEAD + "".join(parts)
+
+
 # ARGV: P, now, default max_attempts, parent ('' none), then type, key, payload, run_at, max
-ENQUEUE = _COMMON + "return enqueue(3)\n"
+ENQUEUE = _prelude(_ENQUEUE) + "return enqueue(3)\n"
 
 # ARGV: P, now, lease_until, owner, limit, types...
 CLAIM = (
-    _COMMON
+    _prelude(_PUBLISH)
     + """
 local lease_until, owner, left = ARGV[3], ARGV[4], tonumber(ARGV[5])
-local out = {}
+local out, taken = {}, 0
+-- one HGETALL before the writes: the hash as it will be after them is built here
 local function take(id, t, msg)
-  local h = redis.call('HMGET', jk(id), 'status')
-  if h[1] ~= 'pending' then
+  local flat = redis.call('HGETALL', jk(id))
+  local h = {}
+  for k = 1, #flat, 2 do h[flat[k]] = flat[k + 1] end
+  if h.status ~= 'pending' then
     redis.call('XACK', sk(t), GROUP, msg)  -- stale entry: the job moved on without it
     return
   end
-  redis.call('HINCRBY', jk(id), 'attempts', 1)
-  redis.call('HSET', jk(id), 'status', 'running', 'lease_owner', owner,
-             'lease_until', lease_until, 'updated_at', f(NOW), 'msg', msg)
+  h.attempts = tostring(tonumber(h.attempts) + 1)
+  h.status, h.lease_owner, h.lease_until, h.updated_at, h.msg =
+    'running', owner, lease_until, NOWS, msg
+  redis.call('HSET', jk(id), 'attempts', h.attempts, 'status', 'running', 'lease_owner', owner,
+             'lease_until', lease_until, 'updated_at', NOWS, 'msg', msg)
   redis.call('ZADD', P .. ':leases', lease_until, id)
   redis.call('ZREM', P .. ':pending:' .. t, id)
-  cnt(t, 'pending', -1)
-  cnt(t, 'running', 1)
-  out[#out + 1] = redis.call('HGETALL', jk(id))
+  local r = {}
+  for k, v in pairs(h) do
+    r[#r + 1] = k
+    r[#r + 1] = v
+  end
+  out[#out + 1] = r
+  taken = taken + 1
   left = left - 1
 end
 for i = 6, #ARGV do
@@ -174,41 +221,48 @@ for i = 6, #ARGV do
         for _, e in ipairs(r[1][2]) do take(e[2][2], t, e[1]) end
       end
     end
+    if taken > 0 then  -- one count update per type, not two per job
+      cnt(t, 'pending', -taken)
+      cnt(t, 'running', taken)
+      taken = 0
+    end
   end
 end
 return out
 """
 )
 
-# ARGV: P, now, id, owner, default max_attempts, parent (= id), then 5 fields per output
+# ARGV: P, now, id, owner, default max_attempts, parent (= id), then 5 fields per output.
+# One HDEL ends the lease and drops the entry id; no outputs: no enqueue at all.
 COMPLETE = (
-    _COMMON
+    _prelude(_ENQUEUE, _HELD)
     + """
 local id = ARGV[3]
-local h = held(id, ARGV[4])
+local h = held(id, ARGV[4], 4)
 if h.err then return h end
 redis.call('XACK', sk(h[2]), GROUP, h[4])
-end_lease(id)
-redis.call('HSET', jk(id), 'status', 'done', 'finished_at', f(NOW), 'updated_at', f(NOW))
-redis.call('HDEL', jk(id), 'msg')
-redis.call('ZADD', P .. ':done', f(NOW), id)
+redis.call('HDEL', jk(id), 'lease_owner', 'lease_until', 'msg')
+redis.call('ZREM', P .. ':leases', id)
+redis.call('HSET', jk(id), 'status', 'done', 'finished_at', NOWS, 'updated_at', NOWS)
+redis.call('ZADD', P .. ':done', NOWS, id)
 cnt(h[2], 'running', -1)
 cnt(h[2], 'done', 1)
+if #ARGV < 7 then return {} end
 return enqueue(5)
 """
 )
 
 # ARGV: P, now, id, owner, error, retryable (1/0), retry_base_s, retry_max_s
 FAIL = (
-    _COMMON
+    _prelude(_END_LEASE, _TO_RETRY, _TO_DEAD, _HELD)
     + """
 local id, err = ARGV[3], ARGV[5]
-local h = held(id, ARGV[4])
+local h = held(id, ARGV[4], 7)
 if h.err then return h end
 local attempts, max = tonumber(h[5]), tonumber(h[6])
 end_lease(id)
 cnt(h[2], 'running', -1)
-redis.call('HSET', jk(id), 'last_error', err, 'updated_at', f(NOW))
+redis.call('HSET', jk(id), 'last_error', err, 'updated_at', NOWS)
 if ARGV[6] == '1' and attempts < max then
   local e = math.min(math.max(attempts - 1, 0), 62)
   to_retry(id, h[2], NOW + math.min(tonumber(ARGV[7]) * 2 ^ e, tonumber(ARGV[8])))
@@ -221,12 +275,12 @@ return redis.call('HGETALL', jk(id))
 
 # ARGV: P, now, id, owner, lease_until
 EXTEND = (
-    _COMMON
+    _prelude()
     + """
 local id = ARGV[3]
 local h = redis.call('HMGET', jk(id), 'status', 'lease_owner', 'type', 'msg')
 if h[1] ~= 'running' or h[2] ~= ARGV[4] then return 0 end
-redis.call('HSET', jk(id), 'lease_until', ARGV[5], 'updated_at', f(NOW))
+redis.call('HSET', jk(id), 'lease_until', ARGV[5], 'updated_at', NOWS)
 redis.call('ZADD', P .. ':leases', ARGV[5], id)
 -- resets the entry's PEL idle time: XPENDING shows how long since the holder's last word
 redis.call('XCLAIM', sk(h[3]), GROUP, ARGV[4], 0, h[4], 'JUSTID')
@@ -236,7 +290,7 @@ return 1
 
 # ARGV: P, now. Expired leases (lease_until < now): pending again, or dead out of attempts.
 RECOVER = (
-    _COMMON
+    _prelude(_END_LEASE, _TO_RETRY, _TO_DEAD)
     + """
 local ids = redis.call('ZRANGEBYSCORE', P .. ':leases', '-inf', '(' .. ARGV[2])
 for _, id in ipairs(ids) do
@@ -246,7 +300,7 @@ for _, id in ipairs(ids) do
   if h[8] then err = err .. '\\n' .. h[8] end
   end_lease(id)
   cnt(h[2], 'running', -1)
-  redis.call('HSET', jk(id), 'last_error', err, 'updated_at', f(NOW))
+  redis.call('HSET', jk(id), 'last_error', err, 'updated_at', NOWS)
   if tonumber(h[5]) >= tonumber(h[6]) then
     to_dead(id, h[2], h[7], h[4], err)
   else
@@ -259,7 +313,7 @@ return #ids
 
 # ARGV: P, now, id. Dead or running -> pending with attempts 0; others unchanged.
 REQUEUE = (
-    _COMMON
+    _prelude(_PUBLISH, _END_LEASE, _TO_RETRY)
     + """
 local id = ARGV[3]
 local h = redis.call('HMGET', jk(id), 'status', 'type', 'msg')
@@ -267,11 +321,11 @@ if not h[1] then return false end
 if h[1] == 'dead' or h[1] == 'running' then
   end_lease(id)
   cnt(h[2], h[1], -1)
-  redis.call('HSET', jk(id), 'attempts', 0, 'updated_at', f(NOW))
+  redis.call('HSET', jk(id), 'attempts', 0, 'updated_at', NOWS)
   redis.call('HDEL', jk(id), 'finished_at')
   if h[1] == 'dead' then
-    redis.call('HSET', jk(id), 'status', 'pending', 'run_at', f(NOW))
-    redis.call('ZADD', P .. ':pending:' .. h[2], f(NOW), id)
+    redis.call('HSET', jk(id), 'status', 'pending', 'run_at', NOWS)
+    redis.call('ZADD', P .. ':pending:' .. h[2], NOWS, id)
     cnt(h[2], 'pending', 1)
     publish(id, h[2])
   else
@@ -285,7 +339,7 @@ return redis.call('HGETALL', jk(id))
 # ARGV: P, now, cutoff, limit. Deletes done jobs finished before cutoff; trims the streams
 # (XTRIM MINID) below the oldest entry still pending or undelivered. Returns how many.
 PRUNE = (
-    _COMMON
+    _prelude()
     + """
 local ids = redis.call('ZRANGEBYSCORE', P .. ':done', '-inf', '(' .. ARGV[3],
                        'LIMIT', 0, tonumber(ARGV[4]))
@@ -319,7 +373,7 @@ return #ids
 
 # ARGV: P, now. Returns {counts flat list, oldest due pending run_at or false}.
 STATS = (
-    _COMMON
+    _prelude()
     + """
 local oldest = false
 for _, t in ipairs(redis.call('SMEMBERS', P .. ':types')) do
@@ -333,7 +387,7 @@ return {redis.call('HGETALL', P .. ':counts'), oldest}
 
 # ARGV: P, now, types... Returns the earliest pending run_at among them, or false.
 NEXT_DUE = (
-    _COMMON
+    _prelude()
     + """
 local best = false
 for i = 3, #ARGV do
