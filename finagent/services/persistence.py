@@ -131,7 +131,6 @@ class JobWriter:
         self._max_batch = max_batch
         self._retain_done_s = retain_done_s
         self._housekeeping_s = housekeeping_s
-        self._limiter = trio.CapacityLimiter(1)
         self._thread: StoreThread | None = None
         self._listeners: list[Callable[[CommitNote], None]] = []
         self._started = False
@@ -160,7 +159,7 @@ class JobWriter:
                 log.info("recovered %d running job(s) left by an earlier process", len(ids))
             if thread is None:
                 async for first in inbox:
-                    await self._commit(self._batch(first, inbox))
+                    self._commit(self._batch(first, inbox))
             else:
                 await self._pipeline(inbox, thread)
         finally:
@@ -236,24 +235,16 @@ class JobWriter:
 
         thread.submit(self._store.apply, (ops, self._now(), self._policy), done)
 
-    async def _commit(self, batch: list[WriteRequest]) -> None:
+    def _commit(self, batch: list[WriteRequest]) -> None:
+        """Inline mode: apply, commit and answer one batch on the loop (virtual time)."""
         ops: list[StoreOp] = [req.op for req in batch]
         ops.extend(self._housekeeping())
         try:
-            now = self._now()
-            if self._inline:
-                result = outcome.capture(self._store.apply, ops, now, self._policy)
-            else:  # not serving, so no thread: shielded, the batch finishes and replies are true
-                with trio.CancelScope(shield=True):
-                    result = await outcome.acapture(self._off_loop, ops, now)
-            self._settle(batch, ops, result)
+            self._settle(
+                batch, ops, outcome.capture(self._store.apply, ops, self._now(), self._policy)
+            )
         finally:
             _fail_all(batch, ActorDeadError("job writer stopped"))  # never leave an asker hanging
-
-    async def _off_loop(self, ops: list[StoreOp], now: float) -> list[object | Exception]:
-        return await trio.to_thread.run_sync(
-            self._store.apply, ops, now, self._policy, limiter=self._limiter
-        )
 
     def _settle(
         self, batch: list[WriteRequest], ops: list[StoreOp], result: outcome.Outcome[Any]
