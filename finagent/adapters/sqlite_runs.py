@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from finagent.adapters.sqlite_schema import COLUMNS, NEXT_ID, row_to_job
+from finagent.adapters.sqlite_schema import COLUMNS, row_to_job
 from finagent.domain.jobs import Job, JobNotFoundError, JobStatus, LeaseLostError, NewJob
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from finagent.domain.jobs import QueuePolicy
 
-__all__ = ["complete_jobs", "held", "insert_jobs"]
+__all__ = ["INSERT_ONE", "complete_jobs", "held", "insert_jobs", "pending_job", "prepare"]
 
 _DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _CHUNK = 100  # rows (or keys) per statement: 9 parameters a row, far below SQLite's limit
@@ -32,6 +32,8 @@ _INSERT_HEAD = (
     "INSERT INTO jobs (id, type, key, payload, status, attempts, max_attempts, run_at,"
     " created_at, updated_at, parent_id) VALUES "
 )
+# One job; an existing key inserts nothing (rowcount 0) and the caller reads it back.
+INSERT_ONE = _INSERT_HEAD + _ROW + " ON CONFLICT (key) DO NOTHING"
 
 EnqueueItem = tuple["Sequence[NewJob]", "int | None"]  # (jobs, parent_id)
 CompleteItem = tuple[int, str, "Sequence[NewJob]"]  # (job_id, owner, outputs)
@@ -52,6 +54,35 @@ def held(conn: sqlite3.Connection, job_id: int, owner: str) -> tuple[Any, ...]:
     if row[0] != "running" or row[1] != owner:
         raise LeaseLostError(f"job {job_id} is {row[0]}, not leased to {owner}")
     return tuple(row)
+
+
+def prepare(new: NewJob, now: float, policy: QueuePolicy) -> tuple[str, float, int]:
+    """A new job's payload text, run_at and max_attempts, as stored.
+
+    Raises:
+        TypeError | ValueError: the payload is not JSON-serialisable.
+    """
+    return (
+        _DUMPS(new.payload),
+        now if new.run_at is None else float(new.run_at),
+        policy.max_attempts if new.max_attempts is None else new.max_attempts,
+    )
+
+
+def pending_job(
+    job_id: int,
+    new: NewJob,
+    text: str,
+    run_at: float,
+    max_attempts: int,
+    now: float,
+    parent_id: int | None,
+) -> Job:
+    """The ``Job`` just inserted for ``new``, without reading it back."""
+    return Job(
+        job_id, new.type, new.key, json.loads(text), JobStatus.PENDING, 0, max_attempts,
+        run_at, now, now, parent_id=parent_id,
+    )  # fmt: skip
 
 
 def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
@@ -76,30 +107,19 @@ def insert_jobs(
 ) -> tuple[list[list[Job] | Exception], int]:
     """Enqueue every item's jobs; returns each item's jobs (or its error) and the next free id.
 
-    ``next_id`` 0 reads it from the table. A payload that cannot be serialised fails its own
-    item before anything is written. A constraint error raises ``sqlite3.IntegrityError``
-    after the failing statement was undone; the caller replays the run one request at a time.
+    ``next_id`` is the first free id (the store keeps it). A payload that cannot be serialised
+    fails its own item before anything is written. A constraint error raises
+    ``sqlite3.IntegrityError`` after the failing statement was undone; the caller replays the
+    run one request at a time.
     """
     prepared: list[list[tuple[NewJob, str, float, int]] | Exception] = []
     for jobs, _ in items:
         try:
-            prepared.append(
-                [
-                    (
-                        new,
-                        _DUMPS(new.payload),
-                        now if new.run_at is None else float(new.run_at),
-                        policy.max_attempts if new.max_attempts is None else new.max_attempts,
-                    )
-                    for new in jobs
-                ]
-            )
+            prepared.append([(new, *prepare(new, now, policy)) for new in jobs])
         except (TypeError, ValueError) as exc:
             prepared.append(exc)
     keys = list({new.key: None for rows in prepared if isinstance(rows, list) for new, *_ in rows})
     known = _existing(conn, keys) if keys else {}
-    if next_id == 0:
-        next_id = int(conn.execute(NEXT_ID).fetchone()[0])
     params: list[Any] = []
     results: list[list[Job] | Exception] = []
     for (_, parent_id), rows in zip(items, prepared, strict=True):
@@ -110,10 +130,9 @@ def insert_jobs(
         for new, text, run_at, max_attempts in rows:
             job = known.get(new.key)
             if job is None:
-                job = known[new.key] = Job(
-                    next_id, new.type, new.key, json.loads(text), JobStatus.PENDING, 0,
-                    max_attempts, run_at, now, now, parent_id=parent_id,
-                )  # fmt: skip
+                job = known[new.key] = pending_job(
+                    next_id, new, text, run_at, max_attempts, now, parent_id
+                )
                 params.append(
                     (next_id, new.type, new.key, text, max_attempts, run_at, now, now, parent_id)
                 )

@@ -7,12 +7,18 @@ caller while the others commit.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import TYPE_CHECKING, cast, final
 
 from finagent.adapters.sqlite_checkpoint import Checkpointer
-from finagent.adapters.sqlite_runs import complete_jobs, held, insert_jobs
+from finagent.adapters.sqlite_runs import (
+    INSERT_ONE,
+    complete_jobs,
+    held,
+    insert_jobs,
+    pending_job,
+    prepare,
+)
 from finagent.adapters.sqlite_schema import (
     COLUMNS,
     NEXT_ID,
@@ -24,7 +30,6 @@ from finagent.adapters.sqlite_schema import (
 )
 from finagent.domain.jobs import (
     Job,
-    JobStatus,
     NewJob,
     QueueError,
     QueuePolicy,
@@ -51,13 +56,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SqliteJobStore"]
 
-_INSERT = (
-    "INSERT INTO jobs (id, type, key, payload, status, attempts, max_attempts, run_at,"
-    " created_at, updated_at, parent_id) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (key) DO NOTHING"
-)
 _BY_KEY = f"SELECT {COLUMNS} FROM jobs WHERE key = ?"
-_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _RUN_KINDS = (Enqueue, Complete)
 
 
@@ -206,13 +205,13 @@ class SqliteJobStore:
         try:
             if isinstance(run[0], Enqueue):
                 items = [(op.jobs, op.parent_id) for op in cast("Sequence[Enqueue]", run)]
-                enqueued, self._next_id = insert_jobs(self._conn, items, now, policy, self._next_id)
+                enqueued, self._next_id = insert_jobs(
+                    self._conn, items, now, policy, self._next_free()
+                )
                 return list(enqueued)
             completes = cast("Sequence[Complete]", run)
-            if not self._next_id:
-                self._next_id = int(self._conn.execute(NEXT_ID).fetchone()[0])
             ids = [c.job_id for c in completes]
-            if len(set(ids)) != len(ids) or max(ids) >= self._next_id:
+            if len(set(ids)) != len(ids) or max(ids) >= self._next_free():
                 # The same job twice, or a job that does not exist yet: errors either way, but
                 # which ones depends on the order, so replay the batch one request at a time.
                 raise _PartialWriteError
@@ -273,24 +272,24 @@ class SqliteJobStore:
         execute = self._conn.execute
         out: list[Job] = []
         for new in jobs:
-            text = _DUMPS(new.payload)
-            run_at = now if new.run_at is None else float(new.run_at)
-            max_attempts = policy.max_attempts if new.max_attempts is None else new.max_attempts
-            job_id = self._next_id or int(execute(NEXT_ID).fetchone()[0])
+            text, run_at, max_attempts = prepare(new, now, policy)
+            job_id = self._next_free()
             cur = execute(
-                _INSERT,
+                INSERT_ONE,
                 (job_id, new.type, new.key, text, max_attempts, run_at, now, now, parent_id),
             )
             if cur.rowcount != 1:
-                self._next_id = job_id
                 out.append(row_to_job(execute(_BY_KEY, (new.key,)).fetchone()))
             else:
                 self._next_id = job_id + 1
-                out.append(
-                    Job(job_id, new.type, new.key, json.loads(text), JobStatus.PENDING, 0,
-                        max_attempts, run_at, now, now, parent_id=parent_id)
-                )  # fmt: skip
+                out.append(pending_job(job_id, new, text, run_at, max_attempts, now, parent_id))
         return out
+
+    def _next_free(self) -> int:
+        """The id the next new job gets (read once a transaction, then counted here)."""
+        if not self._next_id:
+            self._next_id = int(self._conn.execute(NEXT_ID).fetchone()[0])
+        return self._next_id
 
     def _claim(
         self, types: tuple[str, ...], limit: int, owner: str, now: float, policy: QueuePolicy
