@@ -131,7 +131,6 @@ class JobWriter:
         self._max_batch = max_batch
         self._retain_done_s = retain_done_s
         self._housekeeping_s = housekeeping_s
-        self._thread: StoreThread | None = None
         self._listeners: list[Callable[[CommitNote], None]] = []
         self._started = False
         self._next_housekeeping = 0.0
@@ -151,11 +150,10 @@ class JobWriter:
     ) -> None:
         """Group-commit loop over ``inbox``; on first start, orphaned leases go back to pending."""
         thread = None if self._inline else StoreThread()
-        self._thread = thread
         try:
             if not self._started:
                 self._started = True
-                ids = cast("list[int]", (await self._apply([Recover(orphans=True)]))[0])
+                ids = cast("list[int]", (await self._apply([Recover(orphans=True)], thread))[0])
                 log.info("recovered %d running job(s) left by an earlier process", len(ids))
             if thread is None:
                 async for first in inbox:
@@ -163,7 +161,6 @@ class JobWriter:
             else:
                 await self._pipeline(inbox, thread)
         finally:
-            self._thread = None
             if thread is not None:
                 thread.stop()
 
@@ -221,8 +218,7 @@ class JobWriter:
         fatal: list[BaseException],
         scope: trio.CancelScope,
     ) -> None:
-        ops: list[StoreOp] = [req.op for req in batch]
-        ops.extend(self._housekeeping())
+        ops = self._ops(batch)
 
         def done(result: outcome.Outcome[Any]) -> None:  # on the loop, from the thread
             room.release()
@@ -237,8 +233,7 @@ class JobWriter:
 
     def _commit(self, batch: list[WriteRequest]) -> None:
         """Inline mode: apply, commit and answer one batch on the loop (virtual time)."""
-        ops: list[StoreOp] = [req.op for req in batch]
-        ops.extend(self._housekeeping())
+        ops = self._ops(batch)
         try:
             self._settle(
                 batch, ops, outcome.capture(self._store.apply, ops, self._now(), self._policy)
@@ -267,6 +262,10 @@ class JobWriter:
                 req.reply_to.reply(value)
         self._notify(_note(ops, results))
 
+    def _ops(self, batch: list[WriteRequest]) -> list[StoreOp]:
+        """The batch's operations, then any housekeeping that is due."""
+        return [*(req.op for req in batch), *self._housekeeping()]
+
     def _housekeeping(self) -> list[StoreOp]:
         now = self._now()
         if now < self._next_housekeeping:
@@ -282,11 +281,13 @@ class JobWriter:
             for listener in self._listeners:
                 listener(note)
 
-    async def _apply(self, ops: Sequence[StoreOp]) -> list[object | Exception]:
+    async def _apply(
+        self, ops: Sequence[StoreOp], thread: StoreThread | None
+    ) -> list[object | Exception]:
         now = self._now()
-        if self._thread is None:
+        if thread is None:
             return self._store.apply(ops, now, self._policy)
-        done = await self._thread.run(self._store.apply, ops, now, self._policy)
+        done = await thread.run(self._store.apply, ops, now, self._policy)
         return cast("list[object | Exception]", done)
 
 
