@@ -30,7 +30,6 @@ from finagent.adapters.alpaca_http import (
 )
 from finagent.adapters.alpaca_wire import dec, timestamp
 from finagent.domain.errors import MarketDataError, MarketDataUnavailable
-from finagent.domain.gaps import passing
 from finagent.domain.market import Bar, Headline, Snapshot
 
 if TYPE_CHECKING:
@@ -38,8 +37,6 @@ if TYPE_CHECKING:
     from datetime import date, datetime
 
     import httpx
-
-    from finagent.domain.gaps import ScanRules
 
 __all__ = ["AlpacaMarketData", "AlpacaNews", "MarketDataAuthError"]
 
@@ -132,16 +129,6 @@ class AlpacaMarketData:
                     if snap is not None:
                         out.append(snap)
         return out
-
-    async def screen(
-        self, symbols: Sequence[str], at: datetime, rules: ScanRules
-    ) -> Sequence[Snapshot]:
-        """The snapshots that pass ``rules`` (the Screener port), filtered before handing on.
-
-        Alpaca's movers screener returns only a top N, not every symbol that passes, so the
-        whole universe is still fetched; only the passing snapshots are kept and handed on.
-        """
-        return passing(await self.snapshots(symbols, at), rules)
 
     def _snapshot(
         self, symbol: str, raw: Mapping[str, Any] | None, at: datetime

@@ -13,8 +13,6 @@ import respx
 from finagent.adapters.alpaca_http import RetryPolicy, TokenBucket, alpaca_headers
 from finagent.adapters.alpaca_market import AlpacaMarketData, AlpacaNews, MarketDataAuthError
 from finagent.domain.errors import MarketDataError, MarketDataUnavailable
-from finagent.domain.gaps import ScanRules
-from finagent.ports.market import Screener
 
 DATA = "https://data.test"
 TRADING = "https://trading.test"
@@ -78,20 +76,6 @@ async def test_snapshots_are_chunked_and_mapped(
     assert aaa.typical_premarket_volume == 100000
     assert aaa.atr == Decimal("1.2")
     assert (ccc.premarket_volume, ccc.premarket_high) == (0, Decimal(5))  # yesterday's bar
-
-
-async def test_screen_keeps_only_the_snapshots_that_pass_the_scan_rules(
-    api: respx.MockRouter, market: AlpacaMarketData
-) -> None:
-    api.get(f"{DATA}/v2/stocks/snapshots").mock(
-        side_effect=[
-            httpx.Response(200, json={"AAA": _snap("11", "10"), "BBB": _snap("10.1", "10")}),
-            httpx.Response(200, json={"CCC": _snap("9", "10")}),
-        ]
-    )
-    assert isinstance(market, Screener)
-    screened = await market.screen(["AAA", "BBB", "CCC"], AT, ScanRules())
-    assert [s.symbol for s in screened] == ["AAA", "CCC"]  # BBB gapped 1 %
 
 
 async def test_a_zero_previous_close_is_skipped(
