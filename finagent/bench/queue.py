@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-__all__ = ["format_queue_bench", "run_queue_bench"]
+__all__ = ["cycle_phase", "enqueue_phase", "format_queue_bench", "run_queue_bench"]
 
 _POLICY = QueuePolicy(lease_s=300.0)
 _PER_CALL = 32  # jobs per enqueue call in the batched phase: a scan's candidates, say
@@ -50,9 +50,10 @@ async def _with_queue(
     return result
 
 
-async def _enqueue_phase(
+async def enqueue_phase(
     queue: PersistentJobQueue, jobs: int, producers: int, prefix: str, per_call: int = 1
 ) -> tuple[float, list[float]]:
+    """``producers`` tasks enqueue ``jobs`` in all, ``per_call`` a call; jobs/s and latencies."""
     latencies: list[float] = []
     share = jobs // producers // per_call * per_call
 
@@ -70,9 +71,10 @@ async def _enqueue_phase(
     return share * producers / (time.perf_counter() - t0), latencies
 
 
-async def _cycle_phase(
+async def cycle_phase(
     queue: PersistentJobQueue, writer: JobWriter, jobs: int, producers: int
 ) -> float:
+    """Enqueue → dispatcher claim → 64 workers complete, until every job is done; jobs/s."""
     dispatcher = Dispatcher(queue, time.time, node="bench", poll_s=0.05, poll_max_s=0.25)
     writer.listen(dispatcher.on_commit)
     send, receive = trio.open_memory_channel[Job](1024)
@@ -130,15 +132,15 @@ def run_queue_bench(*, jobs: int, producers: int, synchronous: str, db_dir: Path
     producers = max(1, producers)
 
     async def enqueue_body(queue: PersistentJobQueue, writer: JobWriter) -> Any:
-        rate, lat = await _enqueue_phase(queue, jobs, producers, "e")
+        rate, lat = await enqueue_phase(queue, jobs, producers, "e")
         return rate, lat, writer.requests / max(1, writer.batches)
 
     async def batch_body(queue: PersistentJobQueue, writer: JobWriter) -> float:
-        rate, _ = await _enqueue_phase(queue, jobs, producers, "b", per_call=_PER_CALL)
+        rate, _ = await enqueue_phase(queue, jobs, producers, "b", per_call=_PER_CALL)
         return rate
 
     async def cycle_body(queue: PersistentJobQueue, writer: JobWriter) -> float:
-        return await _cycle_phase(queue, writer, jobs, producers)
+        return await cycle_phase(queue, writer, jobs, producers)
 
     async def paced_body(queue: PersistentJobQueue, writer: JobWriter) -> list[float]:
         return await _paced_phase(queue, 1000.0, 3.0)

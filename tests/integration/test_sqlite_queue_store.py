@@ -10,7 +10,7 @@ from typing import cast
 import pytest
 
 from finagent.adapters.sqlite_checkpoint import Checkpointer
-from finagent.adapters.sqlite_schema import _MIGRATIONS, SCHEMA_VERSION
+from finagent.adapters.sqlite_schema import _MIGRATIONS, PAGE_SIZE, SCHEMA_VERSION
 from finagent.adapters.sqlite_store import SqliteJobStore
 from finagent.domain.jobs import Job, NewJob, QueuePolicy
 from finagent.ports.queue import Claim, Complete, Enqueue, Prune
@@ -70,6 +70,39 @@ def test_a_version_1_database_keeps_its_jobs_and_never_reuses_its_ids(tmp_path: 
     store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()
+
+
+def _page_size(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("PRAGMA page_size").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_a_new_database_gets_small_pages_and_an_existing_one_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    new = tmp_path / "new.db"
+    SqliteJobStore.open(new).close()
+    assert PAGE_SIZE != 4096  # SQLite's default: the test below would prove nothing otherwise
+    assert _page_size(new) == PAGE_SIZE
+    old = tmp_path / "old.db"
+    conn = sqlite3.connect(old, isolation_level=None)
+    conn.execute("PRAGMA page_size = 4096")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.executescript(_MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    conn.close()
+    store = SqliteJobStore.open(old)
+    assert [_enqueue(store, k).id for k in ("a", "b")] == [1, 2]
+    store.close()
+    assert _page_size(old) == 4096
+    store = SqliteJobStore.open(old)  # reopened: still 4 KiB pages, jobs intact
+    assert [j.key for j in _claim(store)] == ["a", "b"]
+    store.close()
+    conn = sqlite3.connect(old)
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     conn.close()
 

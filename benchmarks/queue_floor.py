@@ -1,0 +1,261 @@
+"""Floors under ``finagent bench queue``: how fast could a Trio + SQLite queue go on this machine?
+
+Every figure uses the targets' shape: 16 producers, one job per call, each call answered only
+after its batch committed (or, with no store, after the writer handled it).
+
+* ``plumbing``: finagent's own ``PersistentJobQueue``, ``JobWriter`` (on its thread, as in the
+  daemon) and ``Dispatcher``, driven by the same phases as ``finagent bench queue``, over an
+  in-memory store that does no I/O at all: the enqueue and full-cycle rates with SQLite gone.
+* ``skeleton``: the leanest group commit that can be written with Trio: a list of parked tasks,
+  one writer task, no request objects, no checks, no JSON, a 6-column table with only the key
+  and due indexes. ``none`` commits nothing; ``inline`` commits each batch on the loop (which
+  finagent must not do: it blocks the loop); ``thread`` commits each batch on one thread, as
+  finagent does, and also reports the thread's CPU time per batch of 16. ``sqlite_only`` runs
+  the same commits of 16 rows back to back in a plain loop, with no Trio at all.
+
+    python benchmarks/queue_floor.py --jobs 20000 --runs 5 [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import queue
+import sqlite3
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import outcome
+import trio
+import trio.lowlevel
+
+from finagent.bench.queue import cycle_phase, enqueue_phase
+from finagent.domain.jobs import Job, JobStatus, QueuePolicy, QueueStats
+from finagent.ports.queue import Claim, Complete, Enqueue, NextDue, Recover, Stats
+from finagent.services.persistence import JobWriter, PersistentJobQueue
+
+PRODUCERS = 16
+
+
+class MemoryStore:
+    """A job store with no I/O: just enough of ``JobStore.apply`` for the bench's phases."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, Job] = {}
+        self._pending: collections.deque[Job] = collections.deque()
+        self._done = collections.Counter[str]()
+        self._next_id = 1
+
+    def apply(self, ops: list[Any], now: float, policy: QueuePolicy) -> list[object]:
+        out: list[object] = []
+        for op in ops:
+            match op:
+                case Enqueue(jobs, parent_id):
+                    out.append([self._enqueue(new, parent_id, now, policy) for new in jobs])
+                case Claim(_, limit, _):
+                    n = min(limit, len(self._pending))
+                    out.append([self._pending.popleft() for _ in range(n)])
+                case Complete():
+                    self._done["cycle"] += 1
+                    out.append([])
+                case Recover():
+                    out.append([])
+                case NextDue():
+                    out.append(None)
+                case Stats():
+                    counts = {(t, JobStatus.DONE): n for t, n in self._done.items()}
+                    out.append(QueueStats(counts, None))
+                case _:
+                    raise TypeError(f"MemoryStore does not do {op!r}")
+        return out
+
+    def _enqueue(self, new: Any, parent_id: int | None, now: float, policy: QueuePolicy) -> Job:
+        job = self._keys.get(new.key)
+        if job is None:
+            job = Job(
+                self._next_id, new.type, new.key, new.payload, JobStatus.PENDING, 0,
+                policy.max_attempts, now, now, now, parent_id=parent_id,
+            )  # fmt: skip
+            self._next_id += 1
+            self._keys[new.key] = job
+            self._pending.append(job)
+        return job
+
+    def close(self) -> None:
+        pass
+
+
+def plumbing(phase: str, jobs: int) -> float:
+    """One ``finagent bench queue`` phase through finagent's writer over ``MemoryStore``."""
+
+    async def body() -> float:
+        send, receive = trio.open_memory_channel[Any](4096)
+        writer = JobWriter(MemoryStore(), QueuePolicy(lease_s=300.0), time.time)
+        q = PersistentJobQueue(send)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer.serve, receive)
+            if phase == "enqueue":
+                rate, _ = await enqueue_phase(q, jobs, PRODUCERS, "e")
+            else:
+                rate = await cycle_phase(q, writer, jobs, PRODUCERS)
+            nursery.cancel_scope.cancel()
+        return rate
+
+    return trio.run(body)
+
+
+def _open(db: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    for pragma in (
+        "journal_mode = WAL",
+        "synchronous = NORMAL",
+        "cache_size = -65536",  # finagent's settings: 64 MiB cache, checkpoints off the commit
+        "wal_autocheckpoint = 0",
+    ):
+        conn.execute(f"PRAGMA {pragma}")
+    conn.execute(
+        "CREATE TABLE jobs (id INTEGER PRIMARY KEY, type TEXT, key TEXT UNIQUE,"
+        " payload TEXT, status TEXT, run_at REAL)"
+    )
+    conn.execute("CREATE INDEX jobs_due ON jobs (type, run_at, id) WHERE status = 'pending'")
+    return conn
+
+
+class Skeleton:
+    """The leanest Trio group commit: producers park on a list, one writer answers them."""
+
+    def __init__(self, mode: str, db: Path) -> None:
+        self.mode = mode
+        self.conn = _open(db)
+        self.pending: list[tuple[Any, str]] = []
+        self.writer: Any = None
+        self.writer_parked = False
+        self.batches = 0
+        self.store_cpu: list[float] = []
+        self._next_id = 1
+        self._calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def commit(self, batch: list[tuple[Any, str]]) -> None:
+        """Insert one row per request and commit, the way the store does it (one statement)."""
+        cpu = time.thread_time()
+        params: list[Any] = []
+        for _, key in batch:
+            params += (self._next_id, "bench", key, '{"i":1}', "pending", 1.0)
+            self._next_id += 1
+        self.conn.execute("BEGIN IMMEDIATE")
+        marks = ",".join(["(?,?,?,?,?,?)"] * len(batch))
+        self.conn.execute(f"INSERT INTO jobs VALUES {marks}", params)
+        self.conn.execute("COMMIT")
+        self.store_cpu.append(time.thread_time() - cpu)
+
+    def _thread(self, token: trio.lowlevel.TrioToken) -> None:
+        while (batch := self._calls.get()) is not None:
+            self.commit(batch)
+            token.run_sync_soon(self._answer, batch)
+
+    def _answer(self, batch: list[tuple[Any, str]]) -> None:
+        for task, _ in batch:
+            trio.lowlevel.reschedule(task, outcome.Value(None))
+
+    async def serve(self) -> None:
+        self.writer = trio.lowlevel.current_task()
+        while True:
+            if not self.pending:
+                self.writer_parked = True
+                await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.SUCCEEDED)
+            batch, self.pending = self.pending, []
+            self.batches += 1
+            if self.mode == "thread":
+                self._calls.put(batch)
+            else:
+                if self.mode == "inline":
+                    self.commit(batch)
+                self._answer(batch)
+            await trio.lowlevel.checkpoint()
+
+    async def enqueue(self, key: str) -> None:
+        self.pending.append((trio.lowlevel.current_task(), key))
+        if self.writer_parked:
+            self.writer_parked = False
+            trio.lowlevel.reschedule(self.writer)
+        await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
+
+    def run(self, jobs: int) -> dict[str, float]:
+        if self.mode == "sqlite_only":
+            return self._run_plain(jobs)
+
+        async def producer(p: int) -> None:
+            for i in range(jobs // PRODUCERS):
+                await self.enqueue(f"k{p}-{i}")
+
+        async def main() -> float:
+            token = trio.lowlevel.current_trio_token()
+            thread = threading.Thread(target=self._thread, args=(token,), daemon=True)
+            thread.start()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self.serve)
+                await trio.lowlevel.checkpoint()
+                t0 = time.perf_counter()
+                async with trio.open_nursery() as producers:
+                    for p in range(PRODUCERS):
+                        producers.start_soon(producer, p)
+                elapsed = time.perf_counter() - t0
+                nursery.cancel_scope.cancel()
+            self._calls.put(None)
+            thread.join()
+            return elapsed
+
+        return self._figures(jobs, trio.run(main))
+
+    def _run_plain(self, jobs: int) -> dict[str, float]:
+        t0 = time.perf_counter()
+        for b in range(jobs // PRODUCERS):
+            self.commit([(None, f"k{p}-{b}") for p in range(PRODUCERS)])
+            self.batches += 1
+        return self._figures(jobs, time.perf_counter() - t0)
+
+    def _figures(self, jobs: int, elapsed: float) -> dict[str, float]:
+        self.conn.close()
+        done = jobs // PRODUCERS * PRODUCERS
+        figures = {"jobs_s": done / elapsed, "batch": done / self.batches}
+        if self.store_cpu:
+            figures["store_cpu_us_per_batch"] = statistics.median(self.store_cpu) * 1e6
+        return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    runs: dict[str, list[dict[str, float]]] = collections.defaultdict(list)
+    for _ in range(args.runs):  # interleaved, so drifts in the machine's state hit every figure
+        for phase in ("enqueue", "cycle"):
+            runs[f"plumbing_{phase}"].append({"jobs_s": plumbing(phase, args.jobs)})
+        for mode in ("none", "inline", "thread", "sqlite_only"):
+            with tempfile.TemporaryDirectory() as tmp:
+                runs[f"skeleton_{mode}"].append(Skeleton(mode, Path(tmp) / "s.db").run(args.jobs))
+    out = {
+        name: {k: round(statistics.median(r[k] for r in rs), 1) for k in rs[0]}
+        for name, rs in runs.items()
+    }
+    out["meta"] = {"jobs": args.jobs, "producers": PRODUCERS, "runs": args.runs}
+    out["meta"]["load"] = round(os.getloadavg()[0], 2)
+    if args.json:
+        print(json.dumps(out))
+        return
+    for name, figures in out.items():
+        if name != "meta":
+            extra = "".join(f"  {k} {v:,.0f}" for k, v in figures.items() if k != "jobs_s")
+            print(f"{name:<18} {figures['jobs_s']:>10,.0f} jobs/s{extra}")
+
+
+if __name__ == "__main__":
+    main()
