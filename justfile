@@ -37,3 +37,8 @@ bench:
     {{bin}}finagent bench actors
     {{bin}}finagent bench queue --jobs 20000 --producers 16
     {{bin}}finagent bench scan --symbols 10000 --runs 5
+
+# the queue's peers (huey, persist-queue: `pip install -e '.[bench]'`) and the floors under its targets
+bench-queue-peers:
+    {{bin}}python benchmarks/queue_peers.py --jobs 20000 --runs 3
+    {{bin}}python benchmarks/queue_floor.py --jobs 20000 --runs 5

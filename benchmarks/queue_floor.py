@@ -12,8 +12,10 @@ after its batch committed (or, with no store, after the writer handled it).
   finagent must not do: it blocks the loop); ``thread`` commits each batch on one thread, as
   finagent does, and also reports the thread's CPU time per batch of 16. ``sqlite_only`` runs
   the same commits of 16 rows back to back in a plain loop, with no Trio at all.
+  ``thread_paced_1000`` is the thread skeleton at the publish-latency target's load: one
+  enqueue every millisecond, each alone, p50 and p99 in µs.
 
-    python benchmarks/queue_floor.py --jobs 20000 --runs 5 [--json]
+    python benchmarks/queue_floor.py --jobs 20000 --runs 5 [--paced-seconds 3] [--json]
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import outcome
 import trio
 import trio.lowlevel
 
+from finagent.adapters.sqlite_schema import PAGE_SIZE
 from finagent.bench.queue import cycle_phase, enqueue_phase
 from finagent.domain.jobs import Job, JobStatus, QueuePolicy, QueueStats
 from finagent.ports.queue import Claim, Complete, Enqueue, NextDue, Recover, Stats
@@ -113,9 +116,10 @@ def plumbing(phase: str, jobs: int) -> float:
 def _open(db: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
     for pragma in (
+        f"page_size = {PAGE_SIZE}",
         "journal_mode = WAL",
         "synchronous = NORMAL",
-        "cache_size = -65536",  # finagent's settings: 64 MiB cache, checkpoints off the commit
+        "cache_size = -65536",  # finagent's settings: pages, 64 MiB cache, no checkpoint in COMMIT
         "wal_autocheckpoint = 0",
     ):
         conn.execute(f"PRAGMA {pragma}")
@@ -187,6 +191,7 @@ class Skeleton:
         await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
 
     def run(self, jobs: int) -> dict[str, float]:
+        """``PRODUCERS`` closed-loop producers, one job a call; jobs/s and batch size."""
         if self.mode == "sqlite_only":
             return self._run_plain(jobs)
 
@@ -194,24 +199,54 @@ class Skeleton:
             for i in range(jobs // PRODUCERS):
                 await self.enqueue(f"k{p}-{i}")
 
-        async def main() -> float:
+        async def load() -> float:
+            t0 = time.perf_counter()
+            async with trio.open_nursery() as producers:
+                for p in range(PRODUCERS):
+                    producers.start_soon(producer, p)
+            return time.perf_counter() - t0
+
+        return self._figures(jobs, self._serve_while(load))
+
+    def paced(self, rate: float, seconds: float) -> dict[str, float]:
+        """One enqueue every ``1/rate`` s, each in its own task; latency p50/p99 in µs."""
+        latencies: list[float] = []
+
+        async def one(i: int) -> None:
+            t = time.perf_counter()
+            await self.enqueue(f"p{i}")
+            latencies.append(time.perf_counter() - t)
+
+        async def load() -> None:
+            start = trio.current_time()
+            async with trio.open_nursery() as nursery:
+                for i in range(int(rate * seconds)):
+                    await trio.sleep_until(start + i / rate)
+                    nursery.start_soon(one, i)
+
+        self._serve_while(load)
+        self.conn.close()
+        ordered = sorted(latencies)
+        return {
+            "p50_us": ordered[len(ordered) // 2] * 1e6,
+            "p99_us": ordered[int(len(ordered) * 0.99)] * 1e6,
+        }
+
+    def _serve_while(self, load: Any) -> Any:
+        async def main() -> Any:
             token = trio.lowlevel.current_trio_token()
             thread = threading.Thread(target=self._thread, args=(token,), daemon=True)
             thread.start()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self.serve)
                 await trio.lowlevel.checkpoint()
-                t0 = time.perf_counter()
-                async with trio.open_nursery() as producers:
-                    for p in range(PRODUCERS):
-                        producers.start_soon(producer, p)
-                elapsed = time.perf_counter() - t0
+                result = await load()
                 nursery.cancel_scope.cancel()
             self._calls.put(None)
             thread.join()
-            return elapsed
+            return result
 
-        return self._figures(jobs, trio.run(main))
+        return trio.run(main)
 
     def _run_plain(self, jobs: int) -> dict[str, float]:
         t0 = time.perf_counter()
@@ -233,6 +268,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--paced-seconds", type=float, default=3.0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     runs: dict[str, list[dict[str, float]]] = collections.defaultdict(list)
@@ -242,6 +278,9 @@ def main() -> None:
         for mode in ("none", "inline", "thread", "sqlite_only"):
             with tempfile.TemporaryDirectory() as tmp:
                 runs[f"skeleton_{mode}"].append(Skeleton(mode, Path(tmp) / "s.db").run(args.jobs))
+        with tempfile.TemporaryDirectory() as tmp:
+            skeleton = Skeleton("thread", Path(tmp) / "p.db")
+            runs["skeleton_thread_paced_1000"].append(skeleton.paced(1000.0, args.paced_seconds))
     out = {
         name: {k: round(statistics.median(r[k] for r in rs), 1) for k in rs[0]}
         for name, rs in runs.items()
@@ -253,8 +292,7 @@ def main() -> None:
         return
     for name, figures in out.items():
         if name != "meta":
-            extra = "".join(f"  {k} {v:,.0f}" for k, v in figures.items() if k != "jobs_s")
-            print(f"{name:<18} {figures['jobs_s']:>10,.0f} jobs/s{extra}")
+            print(f"{name:<26}" + "  ".join(f"{k} {v:,.0f}" for k, v in figures.items()))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
-"""`finagent bench actors` end to end at a tiny size: the command runs and reports its keys."""
+"""The benchmarks end to end at a tiny size: each command runs and reports its keys."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +62,24 @@ def test_bench_scan_json_reports_latency(capsys):
         stages = result[feed]
         assert stages["total"]["p50"] >= stages["total_pipeline"]["p50"] > 0
         assert stages["decisions"][0] > 0
+
+
+def test_the_queue_floor_script_runs_every_floor_at_a_tiny_size(tmp_path):
+    script = Path(__file__).parents[2] / "benchmarks" / "queue_floor.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--jobs", "320", "--runs", "1", "--paced-seconds", "0.1",
+         "--json"],
+        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    for name in ("plumbing_enqueue", "plumbing_cycle", "skeleton_none", "skeleton_inline",
+                 "skeleton_thread", "skeleton_sqlite_only"):  # fmt: skip
+        assert result[name]["jobs_s"] > 0, name
+    for name in ("skeleton_inline", "skeleton_thread", "skeleton_sqlite_only"):
+        assert result[name]["batch"] == 16  # 16 producers, one job each: group commit batched
+        assert result[name]["store_cpu_us_per_batch"] > 0
+    paced = result["skeleton_thread_paced_1000"]
+    assert 0 < paced["p50_us"] <= paced["p99_us"]
+    meta = result["meta"]
+    assert (meta["jobs"], meta["producers"], meta["runs"]) == (320, 16, 1)
