@@ -14,6 +14,9 @@ after its batch committed (or, with no store, after the writer handled it).
   the same commits of 16 rows back to back in a plain loop, with no Trio at all.
   ``thread_paced_1000`` is the thread skeleton at the publish-latency target's load: one
   enqueue every millisecond, each alone, p50 and p99 in µs.
+* ``skeleton_cycle_thread`` and ``skeleton_cycle_sqlite_only``: the same for the full cycle
+  (``floor_cycle.py``): lean producers, dispatcher and workers over a lean writer on a thread,
+  and the cycle's statements alone with no Trio.
 
     python benchmarks/queue_floor.py --jobs 20000 --runs 5 [--paced-seconds 3] [--json]
 """
@@ -36,6 +39,7 @@ from typing import Any
 import outcome
 import trio
 import trio.lowlevel
+from floor_cycle import CycleSkeleton, sqlite_only_cycle
 
 from finagent.adapters.sqlite_schema import PAGE_SIZE
 from finagent.bench.queue import cycle_phase, enqueue_phase
@@ -279,6 +283,12 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 runs[f"skeleton_{mode}"].append(Skeleton(mode, Path(tmp) / "s.db").run(args.jobs))
         with tempfile.TemporaryDirectory() as tmp:
+            cycle = CycleSkeleton(Path(tmp) / "c.db").run(args.jobs)
+            runs["skeleton_cycle_thread"].append({"jobs_s": cycle})
+        with tempfile.TemporaryDirectory() as tmp:
+            cycle = sqlite_only_cycle(Path(tmp) / "c.db", args.jobs)
+            runs["skeleton_cycle_sqlite_only"].append({"jobs_s": cycle})
+        with tempfile.TemporaryDirectory() as tmp:
             skeleton = Skeleton("thread", Path(tmp) / "p.db")
             runs["skeleton_thread_paced_1000"].append(skeleton.paced(1000.0, args.paced_seconds))
     out = {
@@ -292,7 +302,7 @@ def main() -> None:
         return
     for name, figures in out.items():
         if name != "meta":
-            print(f"{name:<26}" + "  ".join(f"{k} {v:,.0f}" for k, v in figures.items()))
+            print(f"{name:<28}" + "  ".join(f"{k} {v:,.0f}" for k, v in figures.items()))
 
 
 if __name__ == "__main__":

@@ -74,7 +74,8 @@ def test_the_queue_floor_script_runs_every_floor_at_a_tiny_size(tmp_path):
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     for name in ("plumbing_enqueue", "plumbing_cycle", "skeleton_none", "skeleton_inline",
-                 "skeleton_thread", "skeleton_sqlite_only"):  # fmt: skip
+                 "skeleton_thread", "skeleton_sqlite_only", "skeleton_cycle_thread",
+                 "skeleton_cycle_sqlite_only"):  # fmt: skip
         assert result[name]["jobs_s"] > 0, name
     for name in ("skeleton_inline", "skeleton_thread", "skeleton_sqlite_only"):
         assert result[name]["batch"] == 16  # 16 producers, one job each: group commit batched
