@@ -9,22 +9,20 @@ statements back to back (complete 16, insert 16, claim 16 a transaction) with no
 
 from __future__ import annotations
 
-import queue
-import sqlite3
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-import outcome
 import trio
-import trio.lowlevel
-
-from finagent.adapters.sqlite_schema import PAGE_SIZE
+from floor_writer import LeanWriter, open_db
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 PRODUCERS, WORKERS, CAPACITY = 16, 64, 1024
+_TABLE = (
+    "id INTEGER PRIMARY KEY, type TEXT, key TEXT UNIQUE, payload TEXT, status TEXT,"
+    " run_at REAL, lease_until REAL"
+)
 _CLAIM = (
     "UPDATE jobs SET status = 'running', lease_until = ? WHERE id IN (SELECT id FROM jobs"
     " WHERE status = 'pending' AND type = 'cycle' AND run_at <= ? ORDER BY run_at, id LIMIT ?)"
@@ -32,27 +30,9 @@ _CLAIM = (
 )
 
 
-def _open(db: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
-    for pragma in (
-        f"page_size = {PAGE_SIZE}",
-        "journal_mode = WAL",
-        "synchronous = NORMAL",
-        "cache_size = -65536",
-        "wal_autocheckpoint = 0",
-    ):
-        conn.execute(f"PRAGMA {pragma}")
-    conn.execute(
-        "CREATE TABLE jobs (id INTEGER PRIMARY KEY, type TEXT, key TEXT UNIQUE,"
-        " payload TEXT, status TEXT, run_at REAL, lease_until REAL)"
-    )
-    conn.execute("CREATE INDEX jobs_due ON jobs (type, run_at, id) WHERE status = 'pending'")
-    return conn
-
-
 class _Store:
     def __init__(self, db: Path) -> None:
-        self.conn = _open(db)
+        self.conn = open_db(db, _TABLE)
         self.next_id = 1
 
     def apply(self, done: list[int], keys: list[str], claim: int) -> list[int]:
@@ -76,45 +56,22 @@ class _Store:
 
 
 class CycleSkeleton:
-    """Producers, a dispatcher and workers over one lean group-commit writer on a thread."""
+    """Producers, a dispatcher and workers over one :class:`LeanWriter` on a thread."""
 
     def __init__(self, db: Path) -> None:
         self.store = _Store(db)
-        self.pending: list[tuple[Any, str, Any]] = []
-        self.writer: Any = None
-        self.writer_parked = False
         self.wake = trio.Event()
-        self._calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.writer = LeanWriter(self._commit, "thread", after=self._committed)
 
-    def _thread(self, token: trio.lowlevel.TrioToken) -> None:
-        while (batch := self._calls.get()) is not None:
-            done = [arg for _, kind, arg in batch if kind == "done"]
-            keys = [arg for _, kind, arg in batch if kind == "enq"]
-            claim = sum(arg for _, kind, arg in batch if kind == "claim")
-            claimed = self.store.apply(done, keys, claim)
-            token.run_sync_soon(self._answer, batch, claimed)
+    def _commit(self, items: list[tuple[str, Any]]) -> list[Any]:
+        done = [arg for kind, arg in items if kind == "done"]
+        keys = [arg for kind, arg in items if kind == "enq"]
+        claim = sum(arg for kind, arg in items if kind == "claim")
+        claimed = self.store.apply(done, keys, claim)
+        return [claimed if kind == "claim" else None for kind, _ in items]
 
-    def _answer(self, batch: list[tuple[Any, str, Any]], claimed: list[int]) -> None:
-        for task, kind, _ in batch:
-            trio.lowlevel.reschedule(task, outcome.Value(claimed if kind == "claim" else None))
+    def _committed(self) -> None:
         self.wake.set()
-
-    async def _serve(self) -> None:
-        self.writer = trio.lowlevel.current_task()
-        while True:
-            if not self.pending:
-                self.writer_parked = True
-                await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.SUCCEEDED)
-            batch, self.pending = self.pending, []
-            self._calls.put(batch)
-            await trio.lowlevel.checkpoint()
-
-    async def _ask(self, kind: str, arg: Any) -> Any:
-        self.pending.append((trio.lowlevel.current_task(), kind, arg))
-        if self.writer_parked:
-            self.writer_parked = False
-            trio.lowlevel.reschedule(self.writer)
-        return await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
 
     def run(self, jobs: int) -> float:
         """Every job enqueued, claimed and completed; returns jobs/s."""
@@ -122,16 +79,17 @@ class CycleSkeleton:
         state = {"in_flight": 0, "done": 0}
         finished = trio.Event()
         send, receive = trio.open_memory_channel[int](CAPACITY)
+        ask = self.writer.ask
 
         async def producer(p: int) -> None:
             for i in range(jobs // PRODUCERS):
-                await self._ask("enq", f"c{p}-{i}")
+                await ask(("enq", f"c{p}-{i}"))
 
         async def dispatcher() -> None:
             while True:
                 self.wake = trio.Event()  # before the claim: a commit during it wakes us
                 free = CAPACITY - state["in_flight"]
-                ids = await self._ask("claim", free) if free else []
+                ids = await ask(("claim", free)) if free else []
                 for job_id in ids:
                     state["in_flight"] += 1
                     send.send_nowait(job_id)
@@ -140,18 +98,14 @@ class CycleSkeleton:
 
         async def worker() -> None:
             async for job_id in receive:
-                await self._ask("done", job_id)
+                await ask(("done", job_id))
                 state["in_flight"] -= 1
                 state["done"] += 1
                 if state["done"] == total:
                     finished.set()
 
-        async def main() -> float:
-            token = trio.lowlevel.current_trio_token()
-            thread = threading.Thread(target=self._thread, args=(token,), daemon=True)
-            thread.start()
+        async def load() -> float:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._serve)
                 nursery.start_soon(dispatcher)
                 for _ in range(WORKERS):
                     nursery.start_soon(worker)
@@ -161,11 +115,9 @@ class CycleSkeleton:
                 await finished.wait()
                 elapsed = time.perf_counter() - t0
                 nursery.cancel_scope.cancel()
-            self._calls.put(None)
-            thread.join()
             return elapsed
 
-        elapsed = trio.run(main)
+        elapsed = self.writer.run(load)
         count_done = "SELECT count(*) FROM jobs WHERE status = 'done'"
         (count,) = self.store.conn.execute(count_done).fetchone()
         self.store.conn.close()

@@ -27,21 +27,17 @@ import argparse
 import collections
 import json
 import os
-import queue
-import sqlite3
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import outcome
 import trio
 import trio.lowlevel
 from floor_cycle import CycleSkeleton, sqlite_only_cycle
+from floor_writer import LeanWriter, open_db
 
-from finagent.adapters.sqlite_schema import PAGE_SIZE
 from finagent.bench.queue import cycle_phase, enqueue_phase
 from finagent.domain.jobs import Job, JobStatus, QueuePolicy, QueueStats
 from finagent.ports.queue import Claim, Complete, Enqueue, NextDue, Recover, Stats
@@ -117,91 +113,46 @@ def plumbing(phase: str, jobs: int) -> float:
     return trio.run(body)
 
 
-def _open(db: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
-    for pragma in (
-        f"page_size = {PAGE_SIZE}",
-        "journal_mode = WAL",
-        "synchronous = NORMAL",
-        "cache_size = -65536",  # finagent's settings: pages, 64 MiB cache, no checkpoint in COMMIT
-        "wal_autocheckpoint = 0",
-    ):
-        conn.execute(f"PRAGMA {pragma}")
-    conn.execute(
-        "CREATE TABLE jobs (id INTEGER PRIMARY KEY, type TEXT, key TEXT UNIQUE,"
-        " payload TEXT, status TEXT, run_at REAL)"
-    )
-    conn.execute("CREATE INDEX jobs_due ON jobs (type, run_at, id) WHERE status = 'pending'")
-    return conn
+_TABLE = (
+    "id INTEGER PRIMARY KEY, type TEXT, key TEXT UNIQUE, payload TEXT, status TEXT, run_at REAL"
+)
 
 
 class Skeleton:
-    """The leanest Trio group commit: producers park on a list, one writer answers them."""
+    """The leanest Trio group commit of one-job enqueues (:class:`LeanWriter`)."""
 
     def __init__(self, mode: str, db: Path) -> None:
         self.mode = mode
-        self.conn = _open(db)
-        self.pending: list[tuple[Any, str]] = []
-        self.writer: Any = None
-        self.writer_parked = False
-        self.batches = 0
+        self.conn = open_db(db, _TABLE)
+        self.writer = LeanWriter(self.commit, "thread" if mode == "sqlite_only" else mode)
         self.store_cpu: list[float] = []
         self._next_id = 1
-        self._calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
-    def commit(self, batch: list[tuple[Any, str]]) -> None:
-        """Insert one row per request and commit, the way the store does it (one statement)."""
+    def commit(self, keys: list[str]) -> list[None]:
+        """Insert one row per key and commit, the way the store does it (one statement)."""
         cpu = time.thread_time()
         params: list[Any] = []
-        for _, key in batch:
+        for key in keys:
             params += (self._next_id, "bench", key, '{"i":1}', "pending", 1.0)
             self._next_id += 1
         self.conn.execute("BEGIN IMMEDIATE")
-        marks = ",".join(["(?,?,?,?,?,?)"] * len(batch))
+        marks = ",".join(["(?,?,?,?,?,?)"] * len(keys))
         self.conn.execute(f"INSERT INTO jobs VALUES {marks}", params)
         self.conn.execute("COMMIT")
         self.store_cpu.append(time.thread_time() - cpu)
-
-    def _thread(self, token: trio.lowlevel.TrioToken) -> None:
-        while (batch := self._calls.get()) is not None:
-            self.commit(batch)
-            token.run_sync_soon(self._answer, batch)
-
-    def _answer(self, batch: list[tuple[Any, str]]) -> None:
-        for task, _ in batch:
-            trio.lowlevel.reschedule(task, outcome.Value(None))
-
-    async def serve(self) -> None:
-        self.writer = trio.lowlevel.current_task()
-        while True:
-            if not self.pending:
-                self.writer_parked = True
-                await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.SUCCEEDED)
-            batch, self.pending = self.pending, []
-            self.batches += 1
-            if self.mode == "thread":
-                self._calls.put(batch)
-            else:
-                if self.mode == "inline":
-                    self.commit(batch)
-                self._answer(batch)
-            await trio.lowlevel.checkpoint()
-
-    async def enqueue(self, key: str) -> None:
-        self.pending.append((trio.lowlevel.current_task(), key))
-        if self.writer_parked:
-            self.writer_parked = False
-            trio.lowlevel.reschedule(self.writer)
-        await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
+        return [None] * len(keys)
 
     def run(self, jobs: int) -> dict[str, float]:
         """``PRODUCERS`` closed-loop producers, one job a call; jobs/s and batch size."""
         if self.mode == "sqlite_only":
-            return self._run_plain(jobs)
+            t0 = time.perf_counter()
+            for b in range(jobs // PRODUCERS):
+                self.commit([f"k{p}-{b}" for p in range(PRODUCERS)])
+            return self._figures(jobs, time.perf_counter() - t0, jobs // PRODUCERS)
 
         async def producer(p: int) -> None:
             for i in range(jobs // PRODUCERS):
-                await self.enqueue(f"k{p}-{i}")
+                await self.writer.ask(f"k{p}-{i}")
 
         async def load() -> float:
             t0 = time.perf_counter()
@@ -210,7 +161,8 @@ class Skeleton:
                     producers.start_soon(producer, p)
             return time.perf_counter() - t0
 
-        return self._figures(jobs, self._serve_while(load))
+        elapsed = self.writer.run(load)
+        return self._figures(jobs, elapsed, self.writer.batches)
 
     def paced(self, rate: float, seconds: float) -> dict[str, float]:
         """One enqueue every ``1/rate`` s, each in its own task; latency p50/p99 in µs."""
@@ -218,7 +170,7 @@ class Skeleton:
 
         async def one(i: int) -> None:
             t = time.perf_counter()
-            await self.enqueue(f"p{i}")
+            await self.writer.ask(f"p{i}")
             latencies.append(time.perf_counter() - t)
 
         async def load() -> None:
@@ -228,7 +180,7 @@ class Skeleton:
                     await trio.sleep_until(start + i / rate)
                     nursery.start_soon(one, i)
 
-        self._serve_while(load)
+        self.writer.run(load)
         self.conn.close()
         ordered = sorted(latencies)
         return {
@@ -236,33 +188,10 @@ class Skeleton:
             "p99_us": ordered[int(len(ordered) * 0.99)] * 1e6,
         }
 
-    def _serve_while(self, load: Any) -> Any:
-        async def main() -> Any:
-            token = trio.lowlevel.current_trio_token()
-            thread = threading.Thread(target=self._thread, args=(token,), daemon=True)
-            thread.start()
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self.serve)
-                await trio.lowlevel.checkpoint()
-                result = await load()
-                nursery.cancel_scope.cancel()
-            self._calls.put(None)
-            thread.join()
-            return result
-
-        return trio.run(main)
-
-    def _run_plain(self, jobs: int) -> dict[str, float]:
-        t0 = time.perf_counter()
-        for b in range(jobs // PRODUCERS):
-            self.commit([(None, f"k{p}-{b}") for p in range(PRODUCERS)])
-            self.batches += 1
-        return self._figures(jobs, time.perf_counter() - t0)
-
-    def _figures(self, jobs: int, elapsed: float) -> dict[str, float]:
+    def _figures(self, jobs: int, elapsed: float, batches: int) -> dict[str, float]:
         self.conn.close()
         done = jobs // PRODUCERS * PRODUCERS
-        figures = {"jobs_s": done / elapsed, "batch": done / self.batches}
+        figures = {"jobs_s": done / elapsed, "batch": done / batches}
         if self.store_cpu:
             figures["store_cpu_us_per_batch"] = statistics.median(self.store_cpu) * 1e6
         return figures

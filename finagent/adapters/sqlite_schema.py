@@ -38,7 +38,7 @@ _CACHE_KIB = 64 * 1024
 # Pages of new database files. Each commit writes every page it dirtied to the WAL, and jobs
 # from concurrent producers land on scattered leaves of the UNIQUE key index: a batch of 16
 # enqueues dirties ~16 of them. 2 KiB pages halve the bytes a commit writes and the CPU it
-# takes against SQLite's 4 KiB default (+20 % enqueue and +15 % full-cycle throughput,
+# takes against SQLite's 4 KiB default (+19 % enqueue and +18 % full-cycle throughput,
 # docs/benchmarks.md); a job row of up to ~2 KB still fits on one page.
 PAGE_SIZE = 2048
 
