@@ -35,15 +35,13 @@ from typing import Any
 
 import trio
 import trio.lowlevel
-from floor_cycle import CycleSkeleton, sqlite_only_cycle
+from floor_cycle import PRODUCERS, CycleSkeleton, sqlite_only_cycle
 from floor_writer import LeanWriter, open_db
 
 from finagent.bench.queue import cycle_phase, enqueue_phase
 from finagent.domain.jobs import Job, JobStatus, QueuePolicy, QueueStats
 from finagent.ports.queue import Claim, Complete, Enqueue, NextDue, Recover, Stats
 from finagent.services.persistence import JobWriter, PersistentJobQueue
-
-PRODUCERS = 16
 
 
 class MemoryStore:
