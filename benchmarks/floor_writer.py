@@ -16,7 +16,7 @@ import outcome
 import trio
 import trio.lowlevel
 
-from finagent.adapters.sqlite_schema import PAGE_SIZE
+from finagent.adapters.sqlite.schema import PAGE_SIZE
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

@@ -23,19 +23,19 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from finagent.adapters.alpaca_broker import (
+from finagent.adapters.alpaca.broker import (
     AlpacaBroker,
     LiveTradingNotConfirmed,
     check_live_confirmed,
 )
-from finagent.adapters.alpaca_http import (
+from finagent.adapters.alpaca.http import (
     DEFAULT_TIMEOUT,
     ApiHook,
     RetryPolicy,
     TokenBucket,
     alpaca_headers,
 )
-from finagent.adapters.alpaca_market import AlpacaMarketData, AlpacaNews
+from finagent.adapters.alpaca.market import AlpacaMarketData, AlpacaNews
 from finagent.adapters.reconcile import (
     Reconciliation,
     reconcile_with_broker,

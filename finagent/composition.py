@@ -22,9 +22,9 @@ import trio
 from actors.events import ActorRestarted
 from finagent.adapters.clocks import VirtualClock
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
-from finagent.adapters.paper_broker import open_paper_broker
-from finagent.adapters.sim_market import SimMarket
-from finagent.adapters.sqlite_state import SimAnchor, SqliteTradingStore
+from finagent.adapters.sim.market import SimMarket
+from finagent.adapters.sim.paper_broker import open_paper_broker
+from finagent.adapters.sqlite.state import SimAnchor, SqliteTradingStore
 from finagent.brokers import (
     AlpacaParts,
     ReconcilingExecution,
@@ -75,7 +75,7 @@ if TYPE_CHECKING:
 
     from actors import ActorContext, Observer
     from actors.events import LifecycleEvent
-    from finagent.adapters.redis_queue import RedisJobQueue
+    from finagent.adapters.redis.queue import RedisJobQueue
     from finagent.domain.schedule import Entry
     from finagent.observability import Metrics
     from finagent.ports.broker import Broker

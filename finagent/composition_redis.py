@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, final
 import trio
 
 from finagent.adapters.clocks import VirtualClock
-from finagent.adapters.redis_lock import RedisLeaderLock
-from finagent.adapters.redis_queue import RedisJobQueue, open_redis_queue
-from finagent.adapters.redis_state import load_sim_anchor, session_jobs
+from finagent.adapters.redis.lock import RedisLeaderLock
+from finagent.adapters.redis.queue import RedisJobQueue, open_redis_queue
+from finagent.adapters.redis.state import load_sim_anchor, session_jobs
 from finagent.domain.jobs import QueuePolicy
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import trio
 
-from finagent.adapters.sqlite_store import SqliteJobStore
+from finagent.adapters.sqlite.store import SqliteJobStore
 from finagent.domain.jobs import Job, JobStatus, NewJob, QueuePolicy
 from finagent.services.dispatcher import Dispatcher
 from finagent.services.persistence import JobWriter, PersistentJobQueue, WriteRequest

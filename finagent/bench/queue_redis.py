@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import redis
 import trio
 
-from finagent.adapters import redis_scripts as lua
-from finagent.adapters.redis_queue import RedisJobQueue, encode_jobs, open_redis_queue
+from finagent.adapters.redis import scripts as lua
+from finagent.adapters.redis.queue import RedisJobQueue, encode_jobs, open_redis_queue
 from finagent.domain.jobs import NewJob, QueuePolicy
 
 if TYPE_CHECKING:

@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Any, final
 import trio
 
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
-from finagent.adapters.paper_broker import open_paper_broker
-from finagent.adapters.sim_market import SimMarket
-from finagent.adapters.sqlite_state import SqliteTradingStore
+from finagent.adapters.sim.market import SimMarket
+from finagent.adapters.sim.paper_broker import open_paper_broker
+from finagent.adapters.sqlite.state import SqliteTradingStore
 from finagent.composition import sim_session_for
 from finagent.domain.gaps import ScanRules
 from finagent.domain.jobs import NewJob, QueuePolicy

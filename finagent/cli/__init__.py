@@ -129,7 +129,7 @@ def up(
 
         with one_line_errors(ValueError):
             names = parse_services(services)
-    from finagent.adapters.sqlite_schema import StoreError
+    from finagent.adapters.sqlite.schema import StoreError
     from finagent.app import run_daemon_blocking
 
     with one_line_errors(StoreError):

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     import httpx
 
-    from finagent.adapters.alpaca_http import AlpacaHttp
+    from finagent.adapters.alpaca.http import AlpacaHttp
     from finagent.ports.calendar import ExchangeCalendar
     from finagent.settings import Settings
 
@@ -57,7 +57,7 @@ async def _account(trading: AlpacaHttp) -> Check:
 
 
 async def _clock(trading: AlpacaHttp, now: Callable[[], datetime], max_skew_s: float) -> Check:
-    from finagent.adapters.alpaca_wire import timestamp
+    from finagent.adapters.alpaca.wire import timestamp
 
     before = now()
     raw = await trading.get_json("/v2/clock", "GET /v2/clock")
@@ -100,7 +100,7 @@ async def _market_data(data: AlpacaHttp, feed: str) -> Check:
 
 
 async def _guard(name: str, call: Callable[[], Any]) -> Check:
-    from finagent.adapters.alpaca_http import AlpacaApiError, RetryableError
+    from finagent.adapters.alpaca.http import AlpacaApiError, RetryableError
 
     try:
         result: Check = await call()
@@ -124,7 +124,7 @@ async def run_checks(
     max_skew_s: float = 2.0,
 ) -> list[Check]:
     """The network checks, against clients the caller built (base URL and keys set)."""
-    from finagent.adapters.alpaca_http import AlpacaHttp, RetryPolicy, TokenBucket
+    from finagent.adapters.alpaca.http import AlpacaHttp, RetryPolicy, TokenBucket
 
     policy = RetryPolicy(attempts=2, base_s=0.2, max_wait_s=5.0)
     t = AlpacaHttp(trading, port="doctor", limiter=TokenBucket(200), policy=policy)
@@ -139,7 +139,7 @@ async def run_checks(
 
 
 def _static_checks(settings: Settings) -> list[Check]:
-    from finagent.adapters.alpaca_broker import LiveTradingNotConfirmed, check_live_confirmed
+    from finagent.adapters.alpaca.broker import LiveTradingNotConfirmed, check_live_confirmed
 
     a = settings.alpaca
     have_keys = a.key_id is not None and a.secret_key is not None
@@ -163,7 +163,7 @@ def doctor(settings: Settings, *, print_line: Callable[[str], None] = print) -> 
     import httpx
     import trio
 
-    from finagent.adapters.alpaca_http import DEFAULT_TIMEOUT, alpaca_headers
+    from finagent.adapters.alpaca.http import DEFAULT_TIMEOUT, alpaca_headers
     from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 
     checks = _static_checks(settings)

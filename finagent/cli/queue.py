@@ -16,14 +16,14 @@ from typing import Annotated, Any
 
 from cyclopts import App, Parameter
 
-from finagent.adapters.sqlite_schema import (
+from finagent.adapters.sqlite.schema import (
     StoreError,
     connect_reader,
     list_jobs,
     read_job,
     read_stats,
 )
-from finagent.adapters.sqlite_store import SqliteJobStore
+from finagent.adapters.sqlite.store import SqliteJobStore
 from finagent.cli.common import die, load, one_line_errors
 from finagent.domain.jobs import Job, JobStatus, QueuePolicy
 from finagent.ports.queue import Prune, Requeue

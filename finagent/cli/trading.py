@@ -89,7 +89,7 @@ def simulate(
             die(str(exc))
         # The progress line redraws itself with \r: only on a terminal, never into a pipe.
         progress = not json and sys.stderr.isatty()
-        from finagent.adapters.sqlite_schema import StoreError
+        from finagent.adapters.sqlite.schema import StoreError
 
         with one_line_errors(StoreError):
             result = run_simulation(
@@ -136,7 +136,7 @@ def scan(
     """Scan the configured feed once and print the candidates with their score components."""
     import trio
 
-    from finagent.adapters.sim_market import SimMarket
+    from finagent.adapters.sim.market import SimMarket
     from finagent.composition import sim_session_for
     from finagent.domain.gaps import ScanRules
     from finagent.domain.scoring import ScoreWeights, rank
@@ -182,8 +182,8 @@ def report(
     config: ConfigOpt = None,
 ) -> None:
     """Print a stored daily report."""
-    from finagent.adapters.sqlite_schema import StoreError, connect_reader
-    from finagent.adapters.sqlite_state import read_report
+    from finagent.adapters.sqlite.schema import StoreError, connect_reader
+    from finagent.adapters.sqlite.state import read_report
 
     settings = load(config, nested({"db_path": str(db) if db else None})).settings
     day = _parse_date(date)
@@ -213,8 +213,8 @@ def date_from(text: str) -> date:
 
 
 def _set_state(state: str, flatten: bool, db: Path | None, config: Path | None) -> None:
-    from finagent.adapters.sqlite_schema import StoreError
-    from finagent.adapters.sqlite_state import set_control
+    from finagent.adapters.sqlite.schema import StoreError
+    from finagent.adapters.sqlite.state import set_control
 
     settings = load(config, nested({"db_path": str(db) if db else None})).settings
     try:

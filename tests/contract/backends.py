@@ -9,7 +9,7 @@ from pathlib import Path
 
 import trio
 
-from finagent.adapters.sqlite_store import SqliteJobStore
+from finagent.adapters.sqlite.store import SqliteJobStore
 from finagent.domain.jobs import QueuePolicy
 from finagent.services.persistence import JobWriter, PersistentJobQueue, WriteRequest
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from finagent.adapters.redis_queue import RedisJobQueue, open_redis_queue
+from finagent.adapters.redis.queue import RedisJobQueue, open_redis_queue
 from finagent.domain.jobs import QueuePolicy
 from tests.contract.backends import virtual_now
 from tests.redis_server import shared_redis_server

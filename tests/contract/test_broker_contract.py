@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from finagent.adapters.paper_broker import open_paper_broker
+from finagent.adapters.sim.paper_broker import open_paper_broker
 from finagent.domain.errors import InsufficientBuyingPower, OrderNotFound
 from finagent.domain.market import Bar, Side
 from finagent.domain.orders import BracketOrder, FillKind, OrderSide, OrderStatus

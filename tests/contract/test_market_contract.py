@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from finagent.adapters.sim_market import SimMarket
+from finagent.adapters.sim.market import SimMarket
 from finagent.domain.market import Bar, Headline, Snapshot
 from finagent.ports.market import MarketData
 from finagent.ports.news import News

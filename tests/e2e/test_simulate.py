@@ -10,8 +10,8 @@ import trio
 import trio.testing
 
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
-from finagent.adapters.sim_market import SimMarket
-from finagent.adapters.sqlite_state import read_control, read_report, set_control
+from finagent.adapters.sim.market import SimMarket
+from finagent.adapters.sqlite.state import read_control, read_report, set_control
 from finagent.cli import trading
 from finagent.composition import sim_session_for
 from finagent.domain.gaps import ScanRules, attach_catalysts, scan

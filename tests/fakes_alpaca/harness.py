@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from finagent.adapters.alpaca_broker import AlpacaBroker
-from finagent.adapters.alpaca_http import RetryPolicy, TokenBucket, alpaca_headers
+from finagent.adapters.alpaca.broker import AlpacaBroker
+from finagent.adapters.alpaca.http import RetryPolicy, TokenBucket, alpaca_headers
 from tests.fakes_alpaca.server import running_fake_alpaca
 from tests.fakes_alpaca.state import FakeAlpacaState
 

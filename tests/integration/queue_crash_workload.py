@@ -13,7 +13,7 @@ from pathlib import Path
 
 import trio
 
-from finagent.adapters.sqlite_store import SqliteJobStore
+from finagent.adapters.sqlite.store import SqliteJobStore
 from finagent.domain.jobs import Job, JobStatus, NewJob, QueuePolicy
 from finagent.services.dispatcher import Dispatcher
 from finagent.services.persistence import JobWriter, PersistentJobQueue, WriteRequest

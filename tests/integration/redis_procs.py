@@ -13,9 +13,9 @@ import time
 
 import trio
 
-from finagent.adapters.redis_lock import RedisLeaderLock
-from finagent.adapters.redis_queue import open_redis_queue
-from finagent.adapters.redis_transport import open_redis_transport
+from finagent.adapters.redis.lock import RedisLeaderLock
+from finagent.adapters.redis.queue import open_redis_queue
+from finagent.adapters.redis.transport import open_redis_transport
 from finagent.domain.jobs import QueuePolicy
 
 

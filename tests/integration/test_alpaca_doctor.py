@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from finagent.adapters.alpaca_http import alpaca_headers
+from finagent.adapters.alpaca.http import alpaca_headers
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.cli.doctor import doctor, doctor_command, run_checks
 from finagent.settings import Settings, load_settings

@@ -15,8 +15,8 @@ import pytest
 import trio
 import trio.testing
 
-from finagent.adapters.alpaca_broker import AlpacaBroker, BrokerAuthError
-from finagent.adapters.alpaca_http import RetryPolicy, TokenBucket
+from finagent.adapters.alpaca.broker import AlpacaBroker, BrokerAuthError
+from finagent.adapters.alpaca.http import RetryPolicy, TokenBucket
 from finagent.domain.errors import (
     BrokerUnavailable,
     InsufficientBuyingPower,

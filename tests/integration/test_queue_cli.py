@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from finagent.adapters.sqlite_schema import SCHEMA_VERSION, StoreError, connect_reader
-from finagent.adapters.sqlite_store import SqliteJobStore
+from finagent.adapters.sqlite.schema import SCHEMA_VERSION, StoreError, connect_reader
+from finagent.adapters.sqlite.store import SqliteJobStore
 from finagent.cli.queue import parse_duration, queue_app
 from finagent.domain.jobs import NewJob, QueuePolicy
 from finagent.ports.queue import Claim, Complete, Enqueue, Fail

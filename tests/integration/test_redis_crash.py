@@ -17,7 +17,7 @@ import pytest
 import redis
 import trio
 
-from finagent.adapters.redis_queue import RedisUnavailableError, open_redis_queue
+from finagent.adapters.redis.queue import RedisUnavailableError, open_redis_queue
 from finagent.domain.jobs import JobStatus, NewJob, QueuePolicy
 from tests.redis_server import RedisServer, redis_server, running_redis
 

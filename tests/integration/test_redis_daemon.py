@@ -15,8 +15,8 @@ import trio.testing
 
 from finagent.adapters.clocks import VirtualClock
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
-from finagent.adapters.redis_queue import open_redis_queue
-from finagent.adapters.redis_state import load_sim_anchor, session_jobs
+from finagent.adapters.redis.queue import open_redis_queue
+from finagent.adapters.redis.state import load_sim_anchor, session_jobs
 from finagent.app import DaemonOptions, run_daemon, run_worker_blocking
 from finagent.composition import DaemonProbe
 from finagent.composition_redis import housekeeping_actor, leader_actor

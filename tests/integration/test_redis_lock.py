@@ -9,8 +9,8 @@ import pytest
 import redis
 import trio
 
-from finagent.adapters.redis_lock import RedisLeaderLock
-from finagent.adapters.redis_transport import RedisTransport, open_redis_transport
+from finagent.adapters.redis.lock import RedisLeaderLock
+from finagent.adapters.redis.transport import RedisTransport, open_redis_transport
 from tests.redis_server import RedisServer, redis_server
 
 __all__ = ["redis_server"]  # the fixture, used by name below

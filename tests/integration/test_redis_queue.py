@@ -9,7 +9,7 @@ import pytest
 import redis
 import trio
 
-from finagent.adapters.redis_queue import RedisJobQueue, RedisUnavailableError, open_redis_queue
+from finagent.adapters.redis.queue import RedisJobQueue, RedisUnavailableError, open_redis_queue
 from finagent.domain.jobs import JobStatus, NewJob, QueuePolicy
 from tests.contract.backends import virtual_now
 from tests.contract.redis_backend import open_redis_harness
@@ -237,7 +237,7 @@ async def test_a_corrupt_job_hash_is_a_queue_error_and_the_policy_is_exposed(
 async def test_session_jobs_scans_every_key_and_skips_pruned_ids(
     queue: RedisJobQueue, autojump_clock: object
 ) -> None:
-    from finagent.adapters.redis_state import session_jobs
+    from finagent.adapters.redis.state import session_jobs
 
     await queue.enqueue([NewJob("scan", f"scan:2025-01-06:{i}") for i in range(1500)])
     await queue.enqueue([NewJob("scan", "scan:2025-01-07:0")])

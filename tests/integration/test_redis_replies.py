@@ -8,7 +8,7 @@ import pytest
 import redis
 import trio
 
-from finagent.adapters.redis_queue import RedisJobQueue
+from finagent.adapters.redis.queue import RedisJobQueue
 from finagent.domain.jobs import Job, JobStatus, NewJob, QueuePolicy
 from tests.contract.backends import virtual_now
 from tests.contract.redis_backend import open_redis_harness

@@ -15,7 +15,7 @@ import redis
 import trio
 import trio.testing
 
-from finagent.adapters.redis_transport import (
+from finagent.adapters.redis.transport import (
     RedisReplyError,
     RedisTransport,
     RedisUnavailableError,

@@ -9,9 +9,9 @@ from typing import cast
 
 import pytest
 
-from finagent.adapters.sqlite_checkpoint import Checkpointer
-from finagent.adapters.sqlite_schema import _MIGRATIONS, PAGE_SIZE, SCHEMA_VERSION
-from finagent.adapters.sqlite_store import SqliteJobStore
+from finagent.adapters.sqlite.checkpoint import Checkpointer
+from finagent.adapters.sqlite.schema import _MIGRATIONS, PAGE_SIZE, SCHEMA_VERSION
+from finagent.adapters.sqlite.store import SqliteJobStore
 from finagent.domain.jobs import Job, NewJob, QueuePolicy
 from finagent.ports.queue import Claim, Complete, Enqueue, Prune
 
@@ -136,7 +136,7 @@ def test_a_failed_checkpoint_is_logged_and_the_thread_stops_cleanly(
     checkpointer.checkpoint()
     assert checkpointer.checkpoints == 1
     checkpointer._conn.close()  # stands in for any SQLite error (I/O, file gone)
-    with caplog.at_level(logging.WARNING, logger="finagent.adapters.sqlite_checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="finagent.adapters.sqlite.checkpoint"):
         checkpointer.checkpoint()
     assert "WAL checkpoint failed" in caplog.text
     assert checkpointer.checkpoints == 1

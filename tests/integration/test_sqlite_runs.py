@@ -10,7 +10,7 @@ from typing import Any, cast
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from finagent.adapters.sqlite_store import SqliteJobStore
+from finagent.adapters.sqlite.store import SqliteJobStore
 from finagent.domain.jobs import (
     Job,
     JobNotFoundError,

@@ -11,7 +11,7 @@ import pytest
 import trio
 
 from actors import ActorContext, ChildSpec, SupervisorSpec, open_supervisor
-from finagent.adapters.sqlite_store import SqliteJobStore
+from finagent.adapters.sqlite.store import SqliteJobStore
 from finagent.domain.jobs import Job, JobStatus, NewJob, QueuePolicy
 from finagent.ports.queue import Enqueue
 from finagent.services.dispatcher import Dispatcher

@@ -13,7 +13,7 @@ import trio
 import trio.lowlevel
 
 from actors import ActorDeadError, ChildSpec, SupervisorSpec, open_supervisor
-from finagent.adapters.sqlite_store import SqliteJobStore
+from finagent.adapters.sqlite.store import SqliteJobStore
 from finagent.domain.jobs import JobStatus, NewJob, QueueError, QueuePolicy
 from finagent.ports.queue import Claim, Enqueue, StoreOp
 from finagent.services.persistence import JobWriter, PersistentJobQueue, WriteRequest

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 import trio
 
-from finagent.adapters.sqlite_state import SqliteTradingStore, set_control
+from finagent.adapters.sqlite.state import SqliteTradingStore, set_control
 from finagent.domain.errors import BrokerUnavailable
 from finagent.domain.jobs import JobStatus, NewJob, QueuePolicy
 from finagent.domain.market import Session, Side

@@ -4,7 +4,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from finagent.adapters.sim_market import SimMarket
+from finagent.adapters.sim.market import SimMarket
 from finagent.domain.gaps import ScanRules, attach_catalysts, scan
 from finagent.domain.market import Headline, Snapshot
 from finagent.ports.market import Screener

@@ -10,8 +10,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from finagent.adapters.sqlite_schema import list_jobs
-from finagent.adapters.sqlite_store import SqliteJobStore
+from finagent.adapters.sqlite.schema import list_jobs
+from finagent.adapters.sqlite.store import SqliteJobStore
 from finagent.domain.jobs import Job, JobStatus, LeaseLostError, NewJob, QueuePolicy
 from finagent.ports.queue import Claim, Complete, Enqueue, Fail, Recover
 

@@ -11,13 +11,13 @@ import httpx
 import pytest
 import respx
 
-from finagent.adapters.alpaca_broker import (
+from finagent.adapters.alpaca.broker import (
     AlpacaBroker,
     BrokerAuthError,
     LiveTradingNotConfirmed,
     check_live_confirmed,
 )
-from finagent.adapters.alpaca_http import RetryPolicy, TokenBucket, alpaca_headers
+from finagent.adapters.alpaca.http import RetryPolicy, TokenBucket, alpaca_headers
 from finagent.domain.errors import (
     BrokerError,
     BrokerUnavailable,

@@ -10,7 +10,7 @@ import pytest
 import respx
 import trio
 
-from finagent.adapters.alpaca_http import (
+from finagent.adapters.alpaca.http import (
     AlpacaApiError,
     AlpacaHttp,
     RetryableError,

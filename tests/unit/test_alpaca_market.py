@@ -10,8 +10,8 @@ import httpx
 import pytest
 import respx
 
-from finagent.adapters.alpaca_http import RetryPolicy, TokenBucket, alpaca_headers
-from finagent.adapters.alpaca_market import AlpacaMarketData, AlpacaNews, MarketDataAuthError
+from finagent.adapters.alpaca.http import RetryPolicy, TokenBucket, alpaca_headers
+from finagent.adapters.alpaca.market import AlpacaMarketData, AlpacaNews, MarketDataAuthError
 from finagent.domain.errors import MarketDataError, MarketDataUnavailable
 
 DATA = "https://data.test"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from finagent.adapters.alpaca_wire import WireError, dec, order_from_wire, timestamp
+from finagent.adapters.alpaca.wire import WireError, dec, order_from_wire, timestamp
 from finagent.domain.market import Side
 from finagent.domain.orders import BracketOrder, FillKind, OrderStatus
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from finagent.adapters.paper_broker import open_paper_broker
+from finagent.adapters.sim.paper_broker import open_paper_broker
 from finagent.domain.market import Bar, Side
 from finagent.domain.orders import BracketOrder, FillKind, OrderStatus
 from tests.fakes import FakeClock, FakeMarket

@@ -9,7 +9,7 @@ from itertools import pairwise
 from statistics import mean
 from zoneinfo import ZoneInfo
 
-from finagent.adapters.sim_market import SimMarket, regular_session
+from finagent.adapters.sim.market import SimMarket, regular_session
 from finagent.domain.gaps import ScanRules, scan
 from finagent.domain.market import Session
 
@@ -43,7 +43,7 @@ async def test_the_same_seed_and_date_give_the_same_snapshots_in_any_subset() ->
 def test_values_do_not_depend_on_the_process_hash_seed() -> None:
     code = (
         "import trio; from datetime import datetime; from zoneinfo import ZoneInfo;"
-        "from finagent.adapters.sim_market import SimMarket;"
+        "from finagent.adapters.sim.market import SimMarket;"
         "m = SimMarket(symbols=50, seed=3);"
         "at = datetime(2026, 3, 10, 9, 0, tzinfo=ZoneInfo('America/New_York'));"
         "print(trio.run(lambda: m.snapshots(['ZZZZZ'] + list(m._universe()), at))[5].last)"

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from finagent.adapters.sim_market import SimMarket
-from finagent.adapters.sim_model import Profile, columns, draw_day, may_pass, snapshot
+from finagent.adapters.sim.market import SimMarket
+from finagent.adapters.sim.model import Profile, columns, draw_day, may_pass, snapshot
 from finagent.domain.gaps import ScanRules, passing, scan
 from finagent.ports.market import Screener
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from finagent.adapters.sqlite_schema import COLUMNS, row_to_job
+from finagent.adapters.sqlite.schema import COLUMNS, row_to_job
 from finagent.domain.jobs import Job, JobNotFoundError, JobStatus, LeaseLostError, NewJob
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ import logging
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final, final
 
-from finagent.adapters.alpaca_http import (
+from finagent.adapters.alpaca.http import (
     AlpacaApiError,
     AlpacaHttp,
     ApiHook,
@@ -22,7 +22,7 @@ from finagent.adapters.alpaca_http import (
     TokenBucket,
     noop_hook,
 )
-from finagent.adapters.alpaca_wire import bracket_body, dec, order_from_wire, timestamp
+from finagent.adapters.alpaca.wire import bracket_body, dec, order_from_wire, timestamp
 from finagent.domain.errors import (
     BrokerError,
     BrokerUnavailable,

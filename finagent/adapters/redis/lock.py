@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, final
 
 import trio
 
-from finagent.adapters.redis_transport import RedisUnavailableError, Script
+from finagent.adapters.redis.transport import RedisUnavailableError, Script
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from finagent.adapters.redis_transport import RedisTransport
+    from finagent.adapters.redis.transport import RedisTransport
 
 __all__ = ["LeadershipLostError", "RedisLeaderLock"]
 

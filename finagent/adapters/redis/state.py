@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from finagent.ports.trading import JobTrail
 
 if TYPE_CHECKING:
-    from finagent.adapters.redis_queue import RedisJobQueue
+    from finagent.adapters.redis.queue import RedisJobQueue
 
 __all__ = ["load_sim_anchor", "session_jobs"]
 

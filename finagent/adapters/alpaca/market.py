@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, final
 from zoneinfo import ZoneInfo
 
-from finagent.adapters.alpaca_http import (
+from finagent.adapters.alpaca.http import (
     AlpacaApiError,
     AlpacaHttp,
     ApiHook,
@@ -28,7 +28,7 @@ from finagent.adapters.alpaca_http import (
     TokenBucket,
     noop_hook,
 )
-from finagent.adapters.alpaca_wire import dec, timestamp
+from finagent.adapters.alpaca.wire import dec, timestamp
 from finagent.domain.errors import MarketDataError, MarketDataUnavailable
 from finagent.domain.market import Bar, Headline, Snapshot
 

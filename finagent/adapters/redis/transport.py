@@ -31,7 +31,7 @@ import hiredis
 import outcome
 import trio
 
-from finagent.adapters.redis_wire import (
+from finagent.adapters.redis.wire import (
     CHUNK,
     MORE,
     Address,

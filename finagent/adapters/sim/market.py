@@ -35,7 +35,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, final
 from zoneinfo import ZoneInfo
 
-from finagent.adapters.sim_model import (
+from finagent.adapters.sim.model import (
     BarStream,
     Day,
     Profile,

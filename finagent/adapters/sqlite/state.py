@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
-from finagent.adapters.sqlite_checkpoint import Checkpointer
-from finagent.adapters.sqlite_schema import Synchronous, connect_reader, connect_writer
-from finagent.adapters.sqlite_store import SqliteJobStore
+from finagent.adapters.sqlite.checkpoint import Checkpointer
+from finagent.adapters.sqlite.schema import Synchronous, connect_reader, connect_writer
+from finagent.adapters.sqlite.store import SqliteJobStore
 from finagent.ports.trading import (
     Control,
     GetCursor,

@@ -2,14 +2,14 @@
 
 One stream per job type with one consumer group (``workers``: the service that handles the
 type), consumer = lease owner. Every call is one Lua script (see
-:mod:`finagent.adapters.redis_scripts`), so the idempotency check and XADD, or XACK of a job
+:mod:`finagent.adapters.redis.scripts`), so the idempotency check and XADD, or XACK of a job
 with the XADD of its outputs, happen atomically. Leases are kept in a sorted set scored by the
 queue's clock, so ``extend`` and lease expiry follow the injected clock (virtual time in tests)
 rather than Redis's idle timer; an expired lease's stream entry stays in the group's PEL and
 the next claim takes it over with XCLAIM (delivery count + 1). Dead jobs are XACKed and copied
 to a capped dead-letter stream; delayed jobs wait in a sorted set until a claim finds them due.
 
-Trio: calls go through :class:`~finagent.adapters.redis_transport.RedisTransport`, RESP on a
+Trio: calls go through :class:`~finagent.adapters.redis.transport.RedisTransport`, RESP on a
 Trio socket with automatic pipelining (concurrent calls share round trips), so the loop never
 blocks and no thread hop is paid. ``now`` is read before each call, so every stored time is the
 call's start even if virtual time moved while Redis answered.
@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, final
 
 import trio
 
-from finagent.adapters import redis_scripts as lua
-from finagent.adapters.redis_transport import (
+from finagent.adapters.redis import scripts as lua
+from finagent.adapters.redis.transport import (
     RedisReplyError,
     RedisTransport,
     RedisUnavailableError,
@@ -340,7 +340,7 @@ async def open_redis_queue(
     """``async with open_redis_queue(url, policy, now) as queue``: one connection, closed on exit.
 
     ``inline``: blocking round trips on the Trio thread, for simulations under virtual time
-    (see :mod:`finagent.adapters.redis_transport`). ``timeout_s``: longest wait for a reply;
+    (see :mod:`finagent.adapters.redis.transport`). ``timeout_s``: longest wait for a reply;
     on Trio's clock unless ``inline`` (then a socket timeout); None under ``MockClock``.
 
     Raises:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING, cast, final
 
-from finagent.adapters.sqlite_checkpoint import Checkpointer
-from finagent.adapters.sqlite_runs import (
+from finagent.adapters.sqlite.checkpoint import Checkpointer
+from finagent.adapters.sqlite.runs import (
     INSERT_ONE,
     complete_jobs,
     held,
@@ -19,7 +19,7 @@ from finagent.adapters.sqlite_runs import (
     pending_job,
     prepare,
 )
-from finagent.adapters.sqlite_schema import (
+from finagent.adapters.sqlite.schema import (
     COLUMNS,
     NEXT_ID,
     Synchronous,
