@@ -34,11 +34,11 @@ test *ARGS:
 
 # benchmarks (not timed tests): figures go to docs/benchmarks.md
 bench:
-    {{bin}}finagent bench actors
-    {{bin}}finagent bench queue --jobs 20000 --producers 16
-    {{bin}}finagent bench scan --symbols 10000 --runs 5
+    {{bin}}python -m benchmarks actors
+    {{bin}}python -m benchmarks queue --jobs 20000 --producers 16
+    {{bin}}python -m benchmarks scan --symbols 10000 --runs 5
 
 # the queue's peers (huey, persist-queue: `pip install -e '.[bench]'`) and the floors under its targets
 bench-queue-peers:
-    {{bin}}python benchmarks/queue_peers.py --jobs 20000 --runs 3
-    {{bin}}python benchmarks/queue_floor.py --jobs 20000 --runs 5
+    {{bin}}python -m benchmarks.queue_peers --jobs 20000 --runs 3
+    {{bin}}python -m benchmarks.queue_floor --jobs 20000 --runs 5

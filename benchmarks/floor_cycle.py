@@ -13,7 +13,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import trio
-from floor_writer import LeanWriter, open_db
+
+from benchmarks.floor_writer import LeanWriter, open_db
 
 if TYPE_CHECKING:
     from pathlib import Path

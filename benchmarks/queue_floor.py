@@ -1,10 +1,10 @@
-"""Floors under ``finagent bench queue``: how fast could a Trio + SQLite queue go on this machine?
+"""Floors under ``python -m benchmarks queue``: how fast could a Trio + SQLite queue go here?
 
 Every figure uses the targets' shape: 16 producers, one job per call, each call answered only
 after its batch committed (or, with no store, after the writer handled it).
 
 * ``plumbing``: finagent's own ``PersistentJobQueue``, ``JobWriter`` (on its thread, as in the
-  daemon) and ``Dispatcher``, driven by the same phases as ``finagent bench queue``, over an
+  daemon) and ``Dispatcher``, driven by the same phases as ``python -m benchmarks queue``, over an
   in-memory store that does no I/O at all: the enqueue and full-cycle rates with SQLite gone.
 * ``skeleton``: the leanest group commit that can be written with Trio: a list of parked tasks,
   one writer task, no request objects, no checks, no JSON, a 6-column table with only the key
@@ -18,7 +18,7 @@ after its batch committed (or, with no store, after the writer handled it).
   (``floor_cycle.py``): lean producers, dispatcher and workers over a lean writer on a thread,
   and the cycle's statements alone with no Trio.
 
-    python benchmarks/queue_floor.py --jobs 20000 --runs 5 [--paced-seconds 3] [--json]
+    python -m benchmarks.queue_floor --jobs 20000 --runs 5 [--paced-seconds 3] [--json]
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ from typing import Any
 
 import trio
 import trio.lowlevel
-from floor_cycle import PRODUCERS, CycleSkeleton, sqlite_only_cycle
-from floor_writer import LeanWriter, open_db
 
-from finagent.bench.queue import cycle_phase, enqueue_phase
+from benchmarks.floor_cycle import PRODUCERS, CycleSkeleton, sqlite_only_cycle
+from benchmarks.floor_writer import LeanWriter, open_db
+from benchmarks.queue_bench import cycle_phase, enqueue_phase
 from finagent.domain.jobs import Job, JobStatus, QueuePolicy, QueueStats
 from finagent.ports.queue import Claim, Complete, Enqueue, NextDue, Recover, Stats
 from finagent.services.persistence import JobWriter, PersistentJobQueue
@@ -93,7 +93,7 @@ class MemoryStore:
 
 
 def plumbing(phase: str, jobs: int) -> float:
-    """One ``finagent bench queue`` phase through finagent's writer over ``MemoryStore``."""
+    """One ``python -m benchmarks queue`` phase through finagent's writer over ``MemoryStore``."""
 
     async def body() -> float:
         send, receive = trio.open_memory_channel[Any](4096)

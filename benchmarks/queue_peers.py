@@ -1,10 +1,10 @@
-"""Peers of ``finagent bench queue``, run side by side on the same machine.
+"""Peers of ``python -m benchmarks queue``, run side by side on the same machine.
 
 huey's SqliteStorage and persist-queue's SQLiteAckQueue, each with its default durability
 (one commit per operation). Install with ``pip install huey persist-queue`` (the ``bench``
 extra); finagent itself never imports them.
 
-    python benchmarks/queue_peers.py --jobs 20000 --runs 3 [--json]
+    python -m benchmarks.queue_peers --jobs 20000 --runs 3 [--json]
 """
 
 from __future__ import annotations

@@ -33,7 +33,6 @@ app.command(
     name="queue",
     help="Inspect and repair the job queue (read-only while the daemon runs).",
 )
-app.command("finagent.cli.bench:bench_app", name="bench", help="Benchmarks (not tests).")
 app.command(
     "finagent.cli.trading:simulate",
     name="simulate",

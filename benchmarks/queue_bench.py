@@ -1,4 +1,4 @@
-"""``finagent bench queue``: the SQLite job queue in its production shape, in real time.
+"""``python -m benchmarks queue``: the SQLite job queue in its production shape, in real time.
 
 Every figure goes through the real path: PersistentJobQueue → JobWriter mailbox → group commit on
 the worker thread → reply. An enqueue counts when its reply arrived (it is durable then).

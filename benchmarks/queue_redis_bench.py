@@ -1,4 +1,4 @@
-"""``finagent bench queue --backend redis``: the Redis queue, with rq on the same Redis as a peer.
+"""``python -m benchmarks queue --backend redis``: the Redis queue, with rq on it as a peer.
 
 Publish latency: one enqueue per call (durable per Redis's fsync policy when it returns),
 paced at 1,000 jobs/s, p50/p99. Full cycle: producers in this process enqueue ``jobs`` jobs
@@ -270,7 +270,7 @@ def run_redis_queue_bench(
 def _sqlite_side(jobs: int, producers: int, sqlite_dir: Path | None) -> dict[str, Any]:
     if sqlite_dir is None:
         return {}
-    from finagent.bench.queue import run_queue_bench
+    from benchmarks.queue_bench import run_queue_bench
 
     r = run_queue_bench(jobs=jobs, producers=producers, synchronous="NORMAL", db_dir=sqlite_dir)
     keys = ("publish_p50_us", "publish_p99_us", "cycle_jobs_s")

@@ -1,4 +1,4 @@
-"""``finagent bench …``: benchmarks, not tests. Figures go to docs/benchmarks.md."""
+"""``python -m benchmarks actors|queue|scan``: benchmarks, not tests (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Annotated, Literal
 
 from cyclopts import App, Parameter
 
-__all__ = ["bench_app"]
+__all__ = ["bench_app", "main"]
 
-bench_app = App(name="bench", help="Measure the runtime, the queue and the scan.")
+bench_app = App(name="python -m benchmarks", help="Measure the runtime, the queue and the scan.")
 
 
 @bench_app.command
@@ -22,7 +22,7 @@ def actors(
     json: bool = False,
 ) -> None:
     """Messages/s through a 4-actor chain, ask round-trip, crash-to-restart latency."""
-    from finagent.bench.actors import format_actors_bench, run_actors_bench
+    from benchmarks.actors_bench import format_actors_bench, run_actors_bench
 
     result = run_actors_bench(messages=messages, asks=asks)
     print(jsonlib.dumps(result) if json else format_actors_bench(result))
@@ -40,7 +40,7 @@ def queue(
     json: bool = False,
 ) -> None:
     """Enqueue and full-cycle throughput, publish latency at 1,000 jobs/s and at saturation."""
-    from finagent.bench.queue import format_queue_bench, run_queue_bench
+    from benchmarks.queue_bench import format_queue_bench, run_queue_bench
 
     if backend == "redis":
         _redis_queue_bench(jobs, producers, db_dir, config, json)
@@ -56,7 +56,7 @@ def _redis_queue_bench(
     jobs: int, producers: int, db_dir: Path | None, config: Path | None, json: bool
 ) -> None:
     """Redis side by side with SQLite and rq; needs a running redis-server at ``redis.url``."""
-    from finagent.bench.queue_redis import format_redis_queue_bench, run_redis_queue_bench
+    from benchmarks.queue_redis_bench import format_redis_queue_bench, run_redis_queue_bench
     from finagent.cli.common import load
 
     url = load(config).settings.redis.url.get_secret_value()
@@ -70,7 +70,16 @@ def _redis_queue_bench(
 @bench_app.command
 def scan(*, symbols: int = 10_000, runs: int = 5, json: bool = False) -> None:
     """Scan → score → plan → risk latency through the real queue and stages (feed time apart)."""
-    from finagent.bench.scan import format_scan_bench, run_scan_bench
+    from benchmarks.scan_bench import format_scan_bench, run_scan_bench
 
     result = run_scan_bench(symbols=symbols, runs=runs)
     print(jsonlib.dumps(result) if json else format_scan_bench(result))
+
+
+def main() -> None:
+    """Run the benchmark named on the command line."""
+    bench_app()
+
+
+if __name__ == "__main__":
+    main()

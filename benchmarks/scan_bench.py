@@ -1,4 +1,4 @@
-"""``finagent bench scan``: latency of the pre-market chain, scan → score → plan → risk.
+"""``python -m benchmarks scan``: latency of the pre-market chain, scan → score → plan → risk.
 
 Every figure goes through the daemon's real path: each job is leased from the SQLite queue
 (``PersistentJobQueue`` → ``JobWriter`` group commit on its worker thread), handled by the real

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from finagent.cli import app
+from benchmarks.__main__ import bench_app
 
 
 def test_bench_actors_json_reports_the_figures(capsys):
     with pytest.raises(SystemExit) as info:
-        app(["bench", "actors", "--messages", "400", "--asks", "50", "--json"])
+        bench_app(["actors", "--messages", "400", "--asks", "50", "--json"])
     assert info.value.code == 0
     result = json.loads(capsys.readouterr().out)
     for key in ("chain_msgs_per_s", "plain_chain_msgs_per_s", "batch_speedup", "ask_p50_us"):
@@ -24,15 +24,14 @@ def test_bench_actors_json_reports_the_figures(capsys):
 
 def test_bench_actors_human_output(capsys):
     with pytest.raises(SystemExit):
-        app(["bench", "actors", "--messages", "400", "--asks", "50"])
+        bench_app(["actors", "--messages", "400", "--asks", "50"])
     assert "chain of 4 actors" in capsys.readouterr().out
 
 
 def test_bench_queue_json_reports_the_figures(capsys, tmp_path):
     with pytest.raises(SystemExit) as info:
-        app(
+        bench_app(
             [
-                "bench",
                 "queue",
                 "--jobs",
                 "300",
@@ -54,7 +53,7 @@ def test_bench_queue_json_reports_the_figures(capsys, tmp_path):
 
 def test_bench_scan_json_reports_latency(capsys):
     with pytest.raises(SystemExit) as info:
-        app(["bench", "scan", "--symbols", "300", "--runs", "1", "--json"])
+        bench_app(["scan", "--symbols", "300", "--runs", "1", "--json"])
     assert info.value.code == 0
     result = json.loads(capsys.readouterr().out)
     assert result["symbols"] == 300
@@ -64,12 +63,12 @@ def test_bench_scan_json_reports_latency(capsys):
         assert stages["decisions"][0] > 0
 
 
-def test_the_queue_floor_script_runs_every_floor_at_a_tiny_size(tmp_path):
-    script = Path(__file__).parents[2] / "benchmarks" / "queue_floor.py"
+def test_the_queue_floor_script_runs_every_floor_at_a_tiny_size():
+    root = Path(__file__).parents[2]
     done = subprocess.run(
-        [sys.executable, str(script), "--jobs", "320", "--runs", "1", "--paced-seconds", "0.1",
-         "--json"],
-        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+        [sys.executable, "-m", "benchmarks.queue_floor", "--jobs", "320", "--runs", "1",
+         "--paced-seconds", "0.1", "--json"],
+        capture_output=True, text=True, timeout=120, check=False, cwd=root,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)

@@ -1,1 +1,0 @@
-"""Benchmarks run by `finagent bench ...`: measurements for humans, not timed tests."""
