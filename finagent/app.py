@@ -27,6 +27,7 @@ from finagent import __version__
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.brokers import BrokerSetupError, check_trading_settings
 from finagent.composition import CountingObserver, DaemonProbe, Parts, open_parts
+from finagent.domain.errors import FinagentError
 from finagent.domain.schedule import EntryValues, ScheduleError, apply_at_overrides
 from finagent.observability import (
     ActorObserver,
@@ -66,7 +67,7 @@ KNOWN_JOB_TYPES = frozenset(
 EXIT_FORCED = 130
 
 
-class StartupError(Exception):
+class StartupError(FinagentError):
     """The daemon cannot start; the message is one line naming what is wrong."""
 
 

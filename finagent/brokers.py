@@ -41,6 +41,7 @@ from finagent.adapters.reconcile import (
     reconcile_with_broker,
     require_consistent,
 )
+from finagent.domain.errors import ConfigError
 from finagent.domain.orders import (
     BrokerOrder,
     OrderSide,
@@ -80,7 +81,7 @@ log = logging.getLogger(__name__)
 Book = tuple["Sequence[BrokerOrder]", "Sequence[Position]"]
 
 
-class BrokerSetupError(Exception):
+class BrokerSetupError(ConfigError):
     """The broker or feed settings cannot work (keys, live confirmation); one line, exit 2."""
 
 

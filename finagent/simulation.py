@@ -19,6 +19,7 @@ import trio.testing
 from finagent.adapters.clocks import VirtualClock
 from finagent.app import DaemonOptions, run_daemon
 from finagent.composition import DaemonProbe
+from finagent.domain.errors import FinagentError
 
 if TYPE_CHECKING:
     from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
@@ -31,7 +32,7 @@ _LEAD = timedelta(minutes=35)  # start before the pre-market scan (open - 30m)
 _TAIL = timedelta(minutes=10)  # the report runs at close + 5m
 
 
-class SimulationError(Exception):
+class SimulationError(FinagentError):
     """The simulation cannot run as asked (e.g. a holiday); one line."""
 
 

@@ -1,6 +1,20 @@
-"""Trading errors. Adapters translate library and wire errors into these at the edge.
+"""finagent's exception tree. Adapters translate library and wire errors into these at the edge.
 
-TradingError
+Every error finagent raises on purpose derives from :class:`FinagentError`; each layer's own
+errors hang under the branch that says what they mean, so a caller catches a meaning, never a
+library (``sqlite3``, ``httpx``, ``redis``)::
+
+FinagentError
+├── ConfigError                    settings, schedule or start-up choices that cannot work;
+│   │                              one line naming the key, exit 2 (settings, app)
+│   └── ScheduleError              a schedule entry or calendar setting (domain.schedule)
+├── PayloadError                   a job payload that does not fit its type (domain.pipeline)
+├── QueueError                     a queue request that could not be applied (domain.jobs)
+│   ├── JobNotFoundError, LeaseLostError
+│   └── RedisUnavailableError      the Redis queue could not be reached (adapters.redis)
+├── StorageError                   the database file cannot be used or written (adapters.sqlite)
+├── LeadershipLostError            the scheduler's leader lock expired (adapters.redis)
+└── TradingError
 ├── BrokerError                    the broker refused or could not be reached
 │   ├── OrderRejected(reason)      a definitive "no": the order does not exist at the broker
 │   │   ├── InsufficientBuyingPower
@@ -9,8 +23,11 @@ TradingError
 │   ├── OrderNotFound              no order with that client_order_id
 │   └── BrokerUnavailable          timeout / 5xx / disconnect: the outcome is UNKNOWN;
 │                                  reconcile with ``order_by_client_id`` before retrying
-└── MarketDataError
-    └── MarketDataUnavailable      the feed could not answer now; retry later
+│   (adapters.alpaca adds BrokerAuthError and LiveTradingNotConfirmed here)
+├── MarketDataError
+│   └── MarketDataUnavailable      the feed could not answer now; retry later
+│       (adapters.alpaca adds MarketDataAuthError under MarketDataError)
+└── ReconciliationError            our book and the broker's disagree at start
 """
 
 from __future__ import annotations
@@ -18,18 +35,38 @@ from __future__ import annotations
 __all__ = [
     "BrokerError",
     "BrokerUnavailable",
+    "ConfigError",
     "DuplicateClientOrderId",
+    "FinagentError",
     "InsufficientBuyingPower",
+    "LeadershipLostError",
     "MarketDataError",
     "MarketDataUnavailable",
     "OrderNotFound",
     "OrderRejected",
     "PatternDayTrader",
+    "StorageError",
     "TradingError",
 ]
 
 
-class TradingError(Exception):
+class FinagentError(Exception):
+    """Base of every error finagent raises on purpose."""
+
+
+class ConfigError(FinagentError):
+    """A settings or start-up choice that cannot work; one line naming the key at fault."""
+
+
+class StorageError(FinagentError):
+    """The database file cannot be used or written; the message is one line naming the file."""
+
+
+class LeadershipLostError(FinagentError):
+    """The leader lock expired (or was taken) while its holder ran."""
+
+
+class TradingError(FinagentError):
     """Base of every trading error."""
 
 

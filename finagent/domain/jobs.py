@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from finagent.domain.errors import FinagentError
+
 __all__ = [
     "Job",
     "JobNotFoundError",
@@ -29,7 +31,7 @@ __all__ = [
 JsonObject = Mapping[str, Any]
 
 
-class QueueError(Exception):
+class QueueError(FinagentError):
     """A queue request that could not be applied as asked."""
 
 

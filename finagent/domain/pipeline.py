@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from finagent.domain.errors import FinagentError
 from finagent.domain.gaps import GapCandidate
 from finagent.domain.market import Direction, Headline, Session, Side, Snapshot
 from finagent.domain.planning import TradePlan
@@ -52,7 +53,7 @@ JOB_TYPES = ("scan", "score", "plan", "risk", "execute", "time_stop", "flatten",
 JsonObject = Mapping[str, Any]
 
 
-class PayloadError(ValueError):
+class PayloadError(FinagentError, ValueError):
     """A job payload that does not fit its job type; the job goes to dead, not retried."""
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from finagent.domain.errors import ConfigError
 from finagent.domain.jobs import NewJob
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ __all__ = [
 DEFAULT_JOB_TYPES: frozenset[str] = frozenset({"scan", "time_stop", "flatten", "report"})
 
 
-class ScheduleError(Exception):
+class ScheduleError(ConfigError):
     """A schedule problem, worded as one line that names the entry or setting at fault."""
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from finagent.domain.errors import ConfigError
 from finagent.settings.model import (
     CONFIG_ENV,
     DEFAULT_CONFIG,
@@ -25,10 +26,6 @@ from finagent.settings.model import (
 )
 
 __all__ = ["ConfigError", "LoadedSettings", "load_settings", "redacted_dump"]
-
-
-class ConfigError(Exception):
-    """A settings problem, worded as one line that names the key and where it came from."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, final
 import trio
 
 from finagent.adapters.redis.transport import RedisUnavailableError, Script
+from finagent.domain.errors import LeadershipLostError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -41,10 +42,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """)
-
-
-class LeadershipLostError(Exception):
-    """The lock expired (or was taken) while ``on_leader`` ran."""
 
 
 @final

@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from finagent.domain.errors import StorageError
 from finagent.domain.jobs import Job, JobStatus, QueueStats
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ _STATUS = {s.value: s for s in JobStatus}
 NEXT_ID = "SELECT max(coalesce((SELECT max(id) FROM jobs), 0), (SELECT id FROM job_id_floor)) + 1"
 
 
-class StoreError(Exception):
+class StoreError(StorageError):
     """The database file cannot be used; the message is one line naming the file."""
 
 
