@@ -7,9 +7,6 @@ request and retry is counted in ``finagent_api_requests_total`` / ``finagent_api
 
 Start-up refusals (missing keys, live trading not confirmed, a URL for the other mode) are
 :class:`BrokerSetupError`: one line, which the app reports with exit code 2.
-
-:class:`ReconcilingExecution` wraps the execution stage so that, on every (re)start and before
-anything is sent, our book is reconciled with Alpaca's (:mod:`finagent.adapters.reconcile`).
 """
 
 from __future__ import annotations
@@ -17,9 +14,7 @@ from __future__ import annotations
 import logging
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import TYPE_CHECKING, final
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -36,49 +31,25 @@ from finagent.adapters.alpaca.http import (
     alpaca_headers,
 )
 from finagent.adapters.alpaca.market import AlpacaMarketData, AlpacaNews
-from finagent.adapters.reconcile import (
-    Reconciliation,
-    reconcile_with_broker,
-    require_consistent,
-)
 from finagent.domain.errors import ConfigError
-from finagent.domain.orders import (
-    BrokerOrder,
-    OrderSide,
-    OrderStatus,
-    Position,
-    client_order_id,
-)
 from finagent.observability import register_secret
-from finagent.services.reporter import fills_of
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-    from datetime import datetime
+    from collections.abc import AsyncIterator
 
-    from finagent.domain.jobs import Job, NewJob
     from finagent.observability import Metrics
-    from finagent.ports.broker import Broker
-    from finagent.ports.trading import TradingRecords
-    from finagent.services.stage import JobHandler
     from finagent.settings import Settings
 
 __all__ = [
     "AlpacaParts",
     "BrokerSetupError",
-    "ReconcilingExecution",
     "api_hooks",
     "check_trading_settings",
     "open_alpaca",
-    "our_book",
-    "session_day",
-    "trail_book",
     "uses_alpaca",
 ]
 
 log = logging.getLogger(__name__)
-
-Book = tuple["Sequence[BrokerOrder]", "Sequence[Position]"]
 
 
 class BrokerSetupError(ConfigError):
@@ -185,68 +156,3 @@ async def open_alpaca(
             )  # fmt: skip
         log.info("alpaca: feed %s, broker %s at %s", settings.feed, settings.broker, a.trading_url)
         yield AlpacaParts(broker, market, news, trading, data)
-
-
-def our_book(orders: Sequence[BrokerOrder]) -> list[Position]:
-    """Net positions our own orders' fills imply (quantity only is compared)."""
-    net: dict[str, tuple[int, Decimal]] = {}
-    for order in orders:
-        for fill in fills_of(order):
-            signed = fill.quantity if fill.side is OrderSide.BUY else -fill.quantity
-            qty, _ = net.get(fill.symbol, (0, Decimal(0)))
-            net[fill.symbol] = (qty + signed, fill.price)
-    return [Position(sym, qty, px) for sym, (qty, px) in sorted(net.items()) if qty != 0]
-
-
-def trail_book(
-    records: TradingRecords, broker: Broker, today: Callable[[], str]
-) -> Callable[[], Awaitable[Book]]:
-    """Our book: today's approved ``execute`` jobs, their orders as the broker has them."""
-
-    async def book() -> Book:
-        orders: list[BrokerOrder] = []
-        for t in await records.session_jobs(today()):
-            if t.type == "execute" and t.payload.get("approved"):
-                found = await broker.order_by_client_id(client_order_id(t.key))
-                if found is not None:
-                    orders.append(found)
-        return [o for o in orders if o.status is OrderStatus.PENDING], our_book(orders)
-
-    return book
-
-
-def session_day(now: Callable[[], datetime], tz: str) -> Callable[[], str]:
-    """Today's session date (ISO) in the exchange's zone, from a clock's ``now``."""
-    zone = ZoneInfo(tz)
-    return lambda: now().astimezone(zone).date().isoformat()
-
-
-@final
-class ReconcilingExecution:
-    """The execution stage's handler, reconciled with the broker at every (re)start."""
-
-    def __init__(
-        self,
-        inner: JobHandler,
-        broker: Broker,
-        book: Callable[[], Awaitable[Book]],
-        tolerance_shares: int = 0,
-    ) -> None:
-        self._inner = inner
-        self._broker = broker
-        self._book = book
-        self._tolerance = tolerance_shares
-        self.last: Reconciliation | None = None
-
-    async def start(self) -> None:
-        """Reconcile; a position mismatch raises ``ReconciliationError`` (no trading)."""
-        orders, positions = await self._book()
-        result = await reconcile_with_broker(self._broker, orders, positions, self._tolerance)
-        self.last = result
-        log.info("reconciled with the broker: %s", result.summary())
-        require_consistent(result)
-        await self._inner.start()
-
-    async def handle(self, job: Job) -> Sequence[NewJob]:
-        """Delegate to the execution handler."""
-        return await self._inner.handle(job)

@@ -25,14 +25,7 @@ from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.adapters.sim.market import SimMarket
 from finagent.adapters.sim.paper_broker import open_paper_broker
 from finagent.adapters.sqlite.state import SimAnchor, SqliteTradingStore
-from finagent.brokers import (
-    AlpacaParts,
-    ReconcilingExecution,
-    open_alpaca,
-    session_day,
-    trail_book,
-    uses_alpaca,
-)
+from finagent.brokers import AlpacaParts, open_alpaca, uses_alpaca
 from finagent.composition_redis import (
     QueueTrailRecords,
     housekeeping_actor,
@@ -50,6 +43,7 @@ from finagent.services.dispatcher import Dispatcher
 from finagent.services.execution import Executor
 from finagent.services.persistence import JobWriter, PersistentJobQueue, WriteRequest
 from finagent.services.planner import Planner
+from finagent.services.reconciliation import ReconcilingExecution, session_day, trail_book
 from finagent.services.reporter import Reporter
 from finagent.services.risk import RiskGuard
 from finagent.services.routing import (
@@ -323,13 +317,12 @@ async def open_parts(
                                p.time_stop_minutes, p.flatten_minutes_before_close)  # fmt: skip
         executor = Executor(broker, clock, switch, metrics)
         reporter = Reporter(broker, records)
-        execution: JobHandler = executor
-        if alpaca is not None and alpaca.broker is not None:
-            today = session_day(clock.now, s.exchange.timezone)
-            execution = ReconcilingExecution(
-                executor, broker, trail_book(records, broker, today),
-                s.alpaca.position_tolerance_shares,
-            )  # fmt: skip
+        # Every broker, the paper one too, is reconciled before execution sends anything.
+        today = session_day(clock.now, s.exchange.timezone)
+        execution = ReconcilingExecution(
+            executor, broker, trail_book(records, broker, today),
+            s.alpaca.position_tolerance_shares,
+        )  # fmt: skip
         handlers: dict[str, JobHandler] = {
             "scanner": Scanner(market, news, rules, clock, metrics),
             "scoring": Scoring(ScoreWeights(), scan.max_candidates, p.range_minutes),

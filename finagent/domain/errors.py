@@ -5,29 +5,29 @@ errors hang under the branch that says what they mean, so a caller catches a mea
 library (``sqlite3``, ``httpx``, ``redis``)::
 
 FinagentError
-├── ConfigError                    settings, schedule or start-up choices that cannot work;
-│   │                              one line naming the key, exit 2 (settings, app)
-│   └── ScheduleError              a schedule entry or calendar setting (domain.schedule)
-├── PayloadError                   a job payload that does not fit its type (domain.pipeline)
-├── QueueError                     a queue request that could not be applied (domain.jobs)
+├── ConfigError                     settings, schedule or start-up choices that cannot work;
+│   │                               one line naming the key, exit 2 (settings, app)
+│   └── ScheduleError               a schedule entry or calendar setting (domain.schedule)
+├── PayloadError                    a job payload that does not fit its type (domain.pipeline)
+├── QueueError                      a queue request that could not be applied (domain.jobs)
 │   ├── JobNotFoundError, LeaseLostError
-│   └── RedisUnavailableError      the Redis queue could not be reached (adapters.redis)
-├── StorageError                   the database file cannot be used or written (adapters.sqlite)
-├── LeadershipLostError            the scheduler's leader lock expired (adapters.redis)
+│   └── RedisUnavailableError       the Redis queue could not be reached (adapters.redis)
+├── StorageError                    the database file cannot be used or written (adapters.sqlite)
+├── LeadershipLostError             the scheduler's leader lock expired (adapters.redis)
 └── TradingError
-├── BrokerError                    the broker refused or could not be reached
-│   ├── OrderRejected(reason)      a definitive "no": the order does not exist at the broker
-│   │   ├── InsufficientBuyingPower
-│   │   ├── PatternDayTrader       the PDT rule blocked a day trade
-│   │   └── DuplicateClientOrderId the id is taken (callers look the order up instead)
-│   ├── OrderNotFound              no order with that client_order_id
-│   └── BrokerUnavailable          timeout / 5xx / disconnect: the outcome is UNKNOWN;
-│                                  reconcile with ``order_by_client_id`` before retrying
-│   (adapters.alpaca adds BrokerAuthError and LiveTradingNotConfirmed here)
-├── MarketDataError
-│   └── MarketDataUnavailable      the feed could not answer now; retry later
-│       (adapters.alpaca adds MarketDataAuthError under MarketDataError)
-└── ReconciliationError            our book and the broker's disagree at start
+    ├── BrokerError                 the broker refused or could not be reached
+    │   ├── OrderRejected(reason)   a definitive "no": the order does not exist at the broker
+    │   │   ├── InsufficientBuyingPower
+    │   │   ├── PatternDayTrader    the PDT rule blocked a day trade
+    │   │   └── DuplicateClientOrderId  the id is taken (callers look the order up instead)
+    │   ├── OrderNotFound           no order with that client_order_id
+    │   ├── BrokerUnavailable       timeout / 5xx / disconnect: the outcome is UNKNOWN;
+    │   │                           reconcile with ``order_by_client_id`` before retrying
+    │   └── (adapters.alpaca: BrokerAuthError, LiveTradingNotConfirmed)
+    ├── MarketDataError
+    │   ├── MarketDataUnavailable   the feed could not answer now; retry later
+    │   └── (adapters.alpaca: MarketDataAuthError)
+    └── ReconciliationError         our book and the broker's disagree at start (domain.reconcile)
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ __all__ = [
     "OrderNotFound",
     "OrderRejected",
     "PatternDayTrader",
+    "ReconciliationError",
     "StorageError",
     "TradingError",
 ]
@@ -101,6 +102,10 @@ class OrderNotFound(BrokerError):
 
 class BrokerUnavailable(BrokerError):
     """The call failed in a way that leaves its outcome unknown (timeout, 5xx, disconnect)."""
+
+
+class ReconciliationError(TradingError):
+    """Our book and the broker's disagree beyond the tolerance: refuse to trade."""
 
 
 class MarketDataError(TradingError):

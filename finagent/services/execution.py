@@ -58,7 +58,11 @@ class Executor:
         self.reconciled = 0
 
     async def start(self) -> None:
-        """Reconcile with the broker before anything new is sent."""
+        """Log what the broker holds; the reconciliation itself wraps this handler.
+
+        ``finagent.services.reconciliation.ReconcilingExecution`` compares our book with the
+        broker's and refuses to start on a position mismatch before this runs.
+        """
         orders = await self._broker.open_orders()
         positions = await self._broker.positions()
         self.reconciled += 1

@@ -1,32 +1,24 @@
-"""finagent.brokers: start-up refusals, Alpaca adapters from settings, start-up reconciliation."""
+"""finagent.brokers: start-up refusals and the Alpaca adapters from settings."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from finagent.adapters.reconcile import ReconciliationError
 from finagent.brokers import (
     BrokerSetupError,
-    ReconcilingExecution,
     check_trading_settings,
     open_alpaca,
-    our_book,
-    session_day,
-    trail_book,
     uses_alpaca,
 )
 from finagent.domain.market import Side
-from finagent.domain.orders import BracketOrder, FillKind, Position, client_order_id
+from finagent.domain.orders import BracketOrder, client_order_id
 from finagent.observability import Metrics
 from finagent.observability.logs import _SECRETS
-from finagent.ports.trading import JobTrail
 from finagent.settings import load_settings
-from tests.fakes import FakeBroker, FakeClock
 from tests.fakes_alpaca import FakeAlpacaState, running_fake_alpaca
 from tests.fakes_alpaca.harness import FAST
 
@@ -152,90 +144,3 @@ async def test_each_setting_selects_only_its_part():
         assert str(parts.data.base_url).startswith("https://data.alpaca.markets")
     async with open_alpaca(_settings(feed="alpaca"), metrics) as parts:
         assert parts.broker is None and parts.market is not None and parts.news is not None
-
-
-# ---- our book and start-up reconciliation -----------------------------------------------------
-
-
-def _filled(broker: FakeBroker, order: BracketOrder) -> None:
-    broker.orders[order.client_order_id] = replace(
-        broker.orders[order.client_order_id], filled_price=order.entry, filled_at=NOW
-    )
-
-
-async def test_our_book_nets_our_orders_fills():
-    clock = FakeClock(NOW)
-    broker = FakeBroker(clock)
-    held, closed, working = _order("a", "ABC", 10), _order("b", "XYZ", 5), _order("c", "QQQ")
-    for order in (held, closed, working):
-        await broker.submit(order)
-    _filled(broker, held)
-    broker.orders[closed.client_order_id] = replace(
-        broker.orders[closed.client_order_id], filled_price=Decimal(10), filled_at=NOW,
-        exit_price=Decimal(11), exit_kind=FillKind.TARGET, closed_at=NOW,
-    )  # fmt: skip
-    assert our_book(list(broker.orders.values())) == [Position("ABC", 10, Decimal("10.00"))]
-
-
-class _Records:
-    def __init__(self, trail: list[JobTrail]) -> None:
-        self.trail = trail
-        self.days: list[str] = []
-
-    async def session_jobs(self, session_date: str) -> list[JobTrail]:
-        self.days.append(session_date)
-        return self.trail
-
-
-class _Inner:
-    def __init__(self) -> None:
-        self.started = 0
-        self.jobs: list[Any] = []
-
-    async def start(self) -> None:
-        self.started += 1
-
-    async def handle(self, job: Any) -> list[Any]:
-        self.jobs.append(job)
-        return []
-
-
-def _trail(key: str, approved: bool = True) -> JobTrail:
-    return JobTrail("execute", key, "done", 1, {"approved": approved}, 0.0, 0.0, 1.0, None)
-
-
-async def test_reconciling_execution_starts_when_the_books_agree():
-    clock = FakeClock(NOW)
-    broker = FakeBroker(clock)
-    mine, adopted = _order("mine", "ABC"), _order("theirs", "XYZ")
-    await broker.submit(mine)
-    await broker.submit(adopted)
-    records = _Records([_trail("mine"), _trail("rejected", approved=False), _trail("gone")])
-    today = session_day(clock.now, "America/New_York")
-    inner = _Inner()
-    execution = ReconcilingExecution(inner, broker, trail_book(records, broker, today))
-    await execution.start()
-    assert inner.started == 1 and records.days == ["2025-01-06"]
-    assert execution.last is not None and execution.last.consistent
-    assert [o.client_order_id for o in execution.last.adopted] == [adopted.client_order_id]
-    assert await execution.handle("job") == [] and inner.jobs == ["job"]
-
-
-async def test_reconciling_execution_refuses_a_position_it_does_not_know():
-    clock = FakeClock(NOW)
-    broker = FakeBroker(clock)
-    stranger = _order("stranger", "ABC", 7)
-    await broker.submit(stranger)
-    broker.fill_entry(stranger.client_order_id)  # the broker holds 7 ABC we never traded
-    inner = _Inner()
-    execution = ReconcilingExecution(
-        inner, broker, trail_book(_Records([]), broker, lambda: "2025-01-06")
-    )
-    with pytest.raises(ReconciliationError, match="ABC: ours 0, broker 7"):
-        await execution.start()
-    assert inner.started == 0  # nothing may be sent
-    tolerant = ReconcilingExecution(
-        inner, broker, trail_book(_Records([]), broker, lambda: "2025-01-06"), tolerance_shares=7
-    )
-    await tolerant.start()
-    assert inner.started == 1

@@ -1,8 +1,7 @@
-"""Start-up reconciliation: our open orders and positions against the broker's.
+"""Start-up reconciliation: our open orders and positions against the broker's (pure).
 
-:func:`reconcile` is pure (domain values in, a :class:`Reconciliation` out) and imports only
-the domain, so it can move to ``finagent/domain`` unchanged. :func:`reconcile_with_broker`
-fetches the broker's side through the Broker port and runs it.
+:func:`reconcile` takes domain values and returns a :class:`Reconciliation`;
+``finagent.services.reconciliation`` fetches the broker's side through the Broker port.
 
 - An open order the broker has and we lack is **adopted** (we start tracking it).
 - An order we think open that the broker does not list as open has **vanished**: the caller
@@ -16,26 +15,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from finagent.domain.errors import TradingError
+from finagent.domain.errors import ReconciliationError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from finagent.domain.orders import BrokerOrder, Position
-    from finagent.ports.broker import Broker
 
 __all__ = [
     "PositionMismatch",
     "Reconciliation",
     "ReconciliationError",
     "reconcile",
-    "reconcile_with_broker",
     "require_consistent",
 ]
-
-
-class ReconciliationError(TradingError):
-    """Our book and the broker's disagree beyond the tolerance: refuse to trade."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,15 +108,3 @@ def require_consistent(result: Reconciliation) -> None:
             f"refusing to trade: positions differ from the broker ({drift}); "
             "flatten or fix them at the broker, then restart"
         )
-
-
-async def reconcile_with_broker(
-    broker: Broker,
-    our_orders: Sequence[BrokerOrder],
-    our_positions: Sequence[Position],
-    tolerance_shares: int = 0,
-) -> Reconciliation:
-    """Fetch the broker's open orders and positions and :func:`reconcile` against ours."""
-    broker_orders = await broker.open_orders()
-    broker_positions = await broker.positions()
-    return reconcile(our_orders, our_positions, broker_orders, broker_positions, tolerance_shares)

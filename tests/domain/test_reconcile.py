@@ -7,15 +7,15 @@ from decimal import Decimal
 
 import pytest
 
-from finagent.adapters.reconcile import (
+from finagent.domain.market import Side
+from finagent.domain.orders import BracketOrder, BrokerOrder, OrderStatus, Position
+from finagent.domain.reconcile import (
     PositionMismatch,
     ReconciliationError,
     reconcile,
-    reconcile_with_broker,
     require_consistent,
 )
-from finagent.domain.market import Side
-from finagent.domain.orders import BracketOrder, BrokerOrder, OrderStatus, Position
+from finagent.services.reconciliation import reconcile_with_broker
 from tests.fakes import FakeBroker, FakeClock
 
 T0 = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
