@@ -7,7 +7,7 @@ import pytest
 from finagent.domain.gaps import ScanRules, attach_catalysts, candidate_from, scan
 from finagent.domain.market import Direction, Headline
 from finagent.domain.scoring import CATALYST_KEYWORDS, ScoreWeights, catalyst_strength, rank, score
-from tests.unit.trading_helpers import PREMARKET, D, candidate, snap
+from tests.domain.trading_helpers import PREMARKET, D, candidate, snap
 
 RULES = ScanRules()
 

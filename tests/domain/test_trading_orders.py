@@ -18,7 +18,7 @@ from finagent.domain.orders import (
     bracket_for,
     client_order_id,
 )
-from tests.unit.trading_helpers import DAY, NY, PREMARKET, SESSION, D, bar, long_plan
+from tests.domain.trading_helpers import DAY, NY, PREMARKET, SESSION, D, bar, long_plan
 
 
 def test_a_short_safe_key_is_its_own_client_order_id() -> None:

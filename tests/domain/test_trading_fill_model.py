@@ -6,7 +6,7 @@ from decimal import Decimal
 from finagent.domain.fill_model import FillModel, apply_bar, close_at
 from finagent.domain.market import Side
 from finagent.domain.orders import BracketOrder, BrokerOrder, FillKind, OrderSide, OrderStatus
-from tests.unit.trading_helpers import SESSION, D, bar
+from tests.domain.trading_helpers import SESSION, D, bar
 
 NO_COSTS = FillModel(slippage_bps=0, commission_per_share=0)
 LONG = BracketOrder("L", "ABC", Side.LONG, 100, D(10), D("9.50"), D(11))

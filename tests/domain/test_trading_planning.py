@@ -6,7 +6,7 @@ import pytest
 
 from finagent.domain.market import Session, Side
 from finagent.domain.planning import PlanRules, opening_range, plan_key, plan_trade
-from tests.unit.trading_helpers import DAY, NY, SESSION, D, bar, candidate, long_plan, range_bars
+from tests.domain.trading_helpers import DAY, NY, SESSION, D, bar, candidate, long_plan, range_bars
 
 
 def test_opening_range_spans_the_first_n_minutes_only() -> None:

@@ -20,7 +20,7 @@ from finagent.domain.risk import (
     next_state,
     size,
 )
-from tests.unit.trading_helpers import SESSION, D, long_plan
+from tests.domain.trading_helpers import SESSION, D, long_plan
 
 NOW = SESSION.open + timedelta(minutes=6)
 PROFILE = RiskProfile()

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.integration.prometheus_helpers import MONITORING, require_binary
+from tests.monitoring.prometheus_helpers import MONITORING, require_binary
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from finagent.domain.pnl import (
     unrealized_pnl,
 )
 from finagent.domain.report import max_drawdown, summarize
-from tests.unit.trading_helpers import SESSION, D
+from tests.domain.trading_helpers import SESSION, D
 
 T0 = SESSION.open
 

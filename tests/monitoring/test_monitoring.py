@@ -15,7 +15,7 @@ from finagent.domain.jobs import QueueStats
 from finagent.observability.health import Readiness
 from finagent.observability.metrics import Metrics
 from finagent.services.http import serve_http
-from tests.integration.prometheus_helpers import MONITORING, REPO
+from tests.monitoring.prometheus_helpers import MONITORING, REPO
 
 DASHBOARD = MONITORING / "grafana" / "dashboards" / "finagent.json"
 PROMETHEUS_BUILTINS = {"up"}

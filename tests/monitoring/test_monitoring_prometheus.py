@@ -8,8 +8,8 @@ import trio
 from finagent.observability.health import Readiness
 from finagent.observability.metrics import Metrics
 from finagent.services.http import serve_http
-from tests.integration.prometheus_helpers import MONITORING, running_prometheus
-from tests.integration.test_monitoring import dashboard_exprs, touch_every_family
+from tests.monitoring.prometheus_helpers import MONITORING, running_prometheus
+from tests.monitoring.test_monitoring import dashboard_exprs, touch_every_family
 
 GUARD_S = 60  # safety net for the whole exchange; each wait below is bounded on its own
 

@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from tests.e2e.daemon import start, wait_for_log
-from tests.integration.prometheus_helpers import running_prometheus
+from tests.monitoring.prometheus_helpers import running_prometheus
 
 pytestmark = pytest.mark.slow
 
