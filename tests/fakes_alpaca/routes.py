@@ -1,7 +1,8 @@
 """The fake Alpaca's endpoints: ``route(state, method, path, query, body) -> Reply``.
 
-Shapes follow Alpaca's Trading API v2 and Market Data API v2 (see research/trading.md §4):
-decimal strings, ``{"code", "message"}`` errors, 207 for close-all, ``next_page_token``.
+Shapes follow Alpaca's Trading API v2 and Market Data API v2 (docs/alpaca.md lists the wire
+types): decimal strings on the Trading API, JSON numbers in market data (``market.render``),
+``{"code", "message"}`` errors, 207 for close-all, ``next_page_token``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tests.fakes_alpaca.market import render
 from tests.fakes_alpaca.state import OPEN, FakeAlpacaState
 
 NY = ZoneInfo("America/New_York")
@@ -169,13 +171,15 @@ def _page(items: list[Any], query: dict[str, str], size: int) -> tuple[list[Any]
 def _data(s: FakeAlpacaState, path: str, query: dict[str, str]) -> Reply | None:
     symbols = [x for x in query.get("symbols", "").split(",") if x]
     if path == "/v2/stocks/snapshots":
-        return Reply(200, {sym: s.snapshots[sym] for sym in symbols if sym in s.snapshots})
+        snaps = {sym: s.snapshots[sym] for sym in symbols if sym in s.snapshots}
+        return Reply(200, render(snaps, s.data_as_strings))
     if path == "/v2/stocks/trades/latest":
         trades = {sym: s.snapshots[sym]["latestTrade"] for sym in symbols if sym in s.snapshots}
-        return Reply(200, {"trades": trades})
+        return Reply(200, {"trades": render(trades, s.data_as_strings)})
     if path == "/v2/stocks/bars":
         page, token = _page(s.bars.get(symbols[0], []), query, s.page_size)
-        return Reply(200, {"bars": {symbols[0]: page}, "next_page_token": token})
+        bars = render({symbols[0]: page}, s.data_as_strings)
+        return Reply(200, {"bars": bars, "next_page_token": token})
     if path == "/v1beta1/news":
         wanted = [n for n in s.news if set(n["symbols"]) & set(symbols)]
         page, token = _page(wanted, query, s.page_size)
