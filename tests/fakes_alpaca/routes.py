@@ -36,6 +36,26 @@ def _open(order: dict[str, Any]) -> bool:
     return order["status"] in OPEN or any(leg["status"] in OPEN for leg in order["legs"])
 
 
+def _shown(order: dict[str, Any], nested: bool) -> dict[str, Any]:
+    """The order as a response shows it: legs only when asked for ``nested``."""
+    return {**order, "legs": order["legs"] if nested else None}
+
+
+def _hidden(s: FakeAlpacaState, order: dict[str, Any]) -> bool:
+    # alpaca-trade-api-js #87: a bracket whose entry filled was seen missing from status=open.
+    return s.hide_filled_from_open and order["status"] == "filled"
+
+
+def _by_id(s: FakeAlpacaState, order_id: str, nested: bool) -> Reply:
+    for order in s.orders.values():
+        if order["id"] == order_id:
+            return Reply(200, _shown(order, nested))
+        for leg in order["legs"]:
+            if leg["id"] == order_id:
+                return Reply(200, {**leg, "legs": None})
+    return _err(404, "order not found", 40410000)
+
+
 def _account(s: FakeAlpacaState) -> Reply:
     equity = s.equity()
     return Reply(200, {
@@ -201,10 +221,17 @@ def route(s: FakeAlpacaState, method: str, path: str, query: dict[str, str], bod
         case ("POST", "/v2/orders"):
             return _submit(s, body)
         case ("GET", "/v2/orders:by_client_order_id"):
+            # Documented with one parameter, client_order_id: the answer carries no legs.
             found = s.by_cid(query.get("client_order_id", ""))
-            return Reply(200, found) if found else _err(404, "order not found", 40410000)
+            if found is None:
+                return _err(404, "order not found", 40410000)
+            return Reply(200, _shown(found, False))
+        case ("GET", "/v2/orders/{id}"):
+            return _by_id(s, tail, query.get("nested") == "true")
         case ("GET", "/v2/orders"):
-            return Reply(200, [o for o in s.orders.values() if _open(o)])
+            nested = query.get("nested") == "true"
+            listed = [o for o in s.orders.values() if _open(o) and not _hidden(s, o)]
+            return Reply(200, [_shown(o, nested) for o in listed])
         case ("DELETE", "/v2/orders/{id}"):
             return _cancel(s, tail)
         case ("GET", "/v2/positions"):

@@ -49,6 +49,7 @@ class FakeAlpacaState:
     bars: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     news: list[dict[str, Any]] = field(default_factory=list)
     page_size: int = 2
+    hide_filled_from_open: bool = False  # filled brackets drop out of GET /v2/orders?status=open
     hold_submit: threading.Event | None = None
     requests: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)

@@ -119,16 +119,53 @@ async def test_a_malformed_answer_is_unavailable(
         await broker.submit(SHORT)
 
 
-async def test_lookup_asks_by_client_id_nested(api: respx.MockRouter, broker: AlpacaBroker) -> None:
+async def test_lookup_sends_only_the_documented_parameter_and_uses_legs_it_gets(
+    api: respx.MockRouter, broker: AlpacaBroker
+) -> None:
     route = api.get("/v2/orders:by_client_order_id").mock(
         return_value=httpx.Response(200, json=_wire("filled", filled_avg_price="20.50"))
     )
+    by_id = api.get("/v2/orders/b-1")
     found = await broker.order_by_client_id("gap-XYZ")
-    assert dict(route.calls.last.request.url.params) == {
-        "client_order_id": "gap-XYZ",
-        "nested": "true",
-    }
+    assert dict(route.calls.last.request.url.params) == {"client_order_id": "gap-XYZ"}
     assert found is not None and found.status is OrderStatus.FILLED
+    assert not by_id.called  # the legs came with the answer: no second read
+
+
+async def test_a_lookup_without_legs_reads_them_by_the_parents_id(
+    api: respx.MockRouter, broker: AlpacaBroker
+) -> None:
+    api.get("/v2/orders:by_client_order_id").mock(
+        return_value=httpx.Response(200, json=_wire("filled", filled_avg_price="20.5", legs=None))
+    )
+    by_id = api.get("/v2/orders/b-1").mock(
+        return_value=httpx.Response(200, json=_wire("filled", filled_avg_price="20.5"))
+    )
+    found = await broker.order_by_client_id("gap-XYZ")
+    assert dict(by_id.calls.last.request.url.params) == {"nested": "true"}
+    assert found is not None and found.status is OrderStatus.FILLED
+    assert found.order == SHORT
+
+
+async def test_legs_missing_from_both_answers_are_unavailable_not_guessed(
+    api: respx.MockRouter, broker: AlpacaBroker
+) -> None:
+    api.get("/v2/orders:by_client_order_id").mock(
+        return_value=httpx.Response(200, json=_wire(legs=[]))
+    )
+    api.get("/v2/orders/b-1").mock(return_value=httpx.Response(200, json=_wire(legs=None)))
+    with pytest.raises(BrokerUnavailable, match="no take-profit/stop legs"):
+        await broker.order_by_client_id("gap-XYZ")
+
+
+async def test_a_lookup_answer_without_an_id_is_malformed(
+    api: respx.MockRouter, broker: AlpacaBroker
+) -> None:
+    api.get("/v2/orders:by_client_order_id").mock(
+        return_value=httpx.Response(200, json={"client_order_id": "gap-XYZ"})
+    )
+    with pytest.raises(BrokerUnavailable, match="malformed response: 'id'"):
+        await broker.order_by_client_id("gap-XYZ")
 
 
 async def test_lookup_of_a_forbidden_order_is_an_auth_error(
@@ -190,16 +227,12 @@ async def test_close_of_a_working_entry_only_is_ok(
     api: respx.MockRouter, broker: AlpacaBroker
 ) -> None:
     api.get("/v2/orders").mock(return_value=httpx.Response(200, json=[_wire()]))
-    api.get("/v2/orders:by_client_order_id").mock(
-        side_effect=[
-            httpx.Response(200, json=_wire()),
-            httpx.Response(200, json=_wire("canceled", canceled_at="2026-03-10T15:00:00Z")),
-        ]
-    )
-    api.delete("/v2/orders/b-1").mock(return_value=httpx.Response(204))
+    api.get("/v2/orders/b-1").mock(return_value=httpx.Response(200, json=_wire()))
+    cancel = api.delete("/v2/orders/b-1").mock(return_value=httpx.Response(204))
     api.delete("/v2/positions/XYZ").mock(return_value=httpx.Response(404, json={"message": "no"}))
     result = await broker.close("XYZ")
     assert result.ok and result.fill is None
+    assert cancel.call_count == 1
 
 
 async def test_close_all_keeps_ok_items_without_a_readable_fill(
