@@ -30,15 +30,13 @@ from finagent.adapters.alpaca_http import (
     json_body,
     noop_hook,
 )
+from finagent.adapters.alpaca_refusals import is_duplicate_client_id, rejection
 from finagent.adapters.alpaca_wire import bracket_body, dec, order_from_wire, timestamp
 from finagent.domain.errors import (
     BrokerError,
     BrokerUnavailable,
     DuplicateClientOrderId,
-    InsufficientBuyingPower,
     OrderNotFound,
-    OrderRejected,
-    PatternDayTrader,
 )
 from finagent.domain.orders import (
     Account,
@@ -103,17 +101,6 @@ def check_live_confirmed(broker: str, trading_url: str, confirm_live: bool) -> N
         )
 
 
-def _rejection(err: AlpacaApiError, cid: str) -> BrokerError:
-    text = err.message.lower()
-    if err.status == 401:
-        return BrokerAuthError(f"Alpaca refused the keys: {err.message}")
-    if "buying power" in text:
-        return InsufficientBuyingPower(err.message, cid)
-    if "pattern day" in text or "day trad" in text or "pdt" in text:
-        return PatternDayTrader(err.message, cid)
-    return OrderRejected(f"HTTP {err.status}: {err.message}", cid)
-
-
 @final
 class AlpacaBroker:
     """The Broker port over Alpaca. Receives its ``httpx.AsyncClient``; never builds one."""
@@ -168,12 +155,14 @@ class AlpacaBroker:
                     return found
                 raise
             except AlpacaApiError as err:
-                if err.status == 422 and "unique" in err.message.lower():
+                if err.status == 401:
+                    raise BrokerAuthError(f"Alpaca refused the keys: {err.message}") from err
+                if is_duplicate_client_id(err):
                     found = await self.order_by_client_id(cid)
                     if found is not None:
                         return found
                     raise DuplicateClientOrderId(err.message, cid) from err
-                raise _rejection(err, cid) from err
+                raise rejection(err, cid) from err
             raw = json_body(response)
             self._remember(raw)
             return order_from_wire(raw, known=order)

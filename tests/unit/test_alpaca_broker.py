@@ -22,8 +22,10 @@ from finagent.domain.errors import (
     BrokerError,
     BrokerUnavailable,
     DuplicateClientOrderId,
+    InsufficientBuyingPower,
     OrderNotFound,
     OrderRejected,
+    PatternDayTrader,
 )
 from finagent.domain.market import Side
 from finagent.domain.orders import BracketOrder, OrderStatus, Position
@@ -99,6 +101,52 @@ async def test_submit_errors_are_typed(
     api.post("/v2/orders").mock(return_value=httpx.Response(status, json={"message": message}))
     with pytest.raises(kind, match=message):
         await broker.submit(SHORT)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind", "reason"),
+    [
+        (403, {"code": 40310000, "message": "insufficient buying power"},
+         InsufficientBuyingPower, "insufficient buying power"),
+        (403, {"code": 40310100, "message": "trade denied"}, PatternDayTrader, "trade denied"),
+        (403, {"message": "insufficient day trading buying power"}, InsufficientBuyingPower,
+         "insufficient day trading buying power"),
+        (403, {"message": "denied: pattern day trading protection"}, PatternDayTrader,
+         "denied: pattern day trading protection"),
+        (403, {"code": 40310000, "message": "account is not authorized to trade"},
+         OrderRejected, "HTTP 403 (code 40310000): account is not authorized to trade"),
+        (403, {"code": 40399999, "message": "insufficient buying power"}, OrderRejected,
+         "HTTP 403 (code 40399999): insufficient buying power"),
+        (422, {"code": 42210000, "message": "client_order_id must be unique"}, OrderRejected,
+         "HTTP 422 (code 42210000): client_order_id must be unique"),
+        (422, {"code": 40010001, "message": "invalid stop_price"}, OrderRejected,
+         "HTTP 422 (code 40010001): invalid stop_price"),
+    ],
+)  # fmt: skip
+async def test_refusals_are_recognised_by_status_and_code_then_message(
+    api: respx.MockRouter,
+    broker: AlpacaBroker,
+    status: int,
+    body: dict[str, Any],
+    kind: type[OrderRejected],
+    reason: str,
+) -> None:
+    post = api.post("/v2/orders").mock(return_value=httpx.Response(status, json=body))
+    lookup = api.get("/v2/orders:by_client_order_id")
+    with pytest.raises(kind) as caught:
+        await broker.submit(SHORT)
+    assert type(caught.value) is kind and caught.value.reason == reason
+    assert post.call_count == 1 and not lookup.called  # never retried, never "found"
+
+
+async def test_a_duplicate_without_a_code_is_recognised_by_its_message(
+    api: respx.MockRouter, broker: AlpacaBroker
+) -> None:
+    api.post("/v2/orders").mock(
+        return_value=httpx.Response(422, json={"message": "client_order_id must be unique"})
+    )
+    api.get("/v2/orders:by_client_order_id").mock(return_value=httpx.Response(200, json=_wire()))
+    assert (await broker.submit(SHORT)).broker_id == "b-1"
 
 
 async def test_submit_that_never_lands_is_unavailable(
