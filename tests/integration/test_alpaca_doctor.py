@@ -221,3 +221,17 @@ async def test_unreachable_data_api_and_bad_responses_are_failures(
     assert verdicts["market data"] == (False, "snapshots: server_error 503")
     assert verdicts["clock"] == (False, "unexpected response: 'timestamp'")
     assert verdicts["account"][0] and verdicts["calendar"][0]
+
+
+def test_doctor_for_the_broker_alone_skips_market_data_and_reports_an_unreachable_api(
+    fake: tuple[FakeAlpacaState, str], tmp_path: Path
+) -> None:
+    fake[0].inject("GET", "/v2/account", 503, times=5)
+    settings = _settings(tmp_path, fake[1], "feed: sim\nbroker: alpaca_paper\n")
+    code, lines = _run(settings)
+    assert code == 1
+    assert [line.split(":")[0] for line in lines] == [
+        "ok    keys", "ok    mode", "FAIL  account", "ok    clock", "ok    calendar",
+    ]  # fmt: skip
+    assert lines[2] == "FAIL  account: unreachable (server_error 503)"
+    assert fake[0].count("GET", "/v2/stocks/snapshots") == 0
