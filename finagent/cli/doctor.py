@@ -1,14 +1,19 @@
 """``finagent doctor``: can this configuration trade with Alpaca? One line per check.
 
-Checks: the keys are set, live mode is confirmed, the account answers (keys accepted, not
-blocked), the local clock agrees with ``/v2/clock``, ``/v2/calendar`` agrees with the local
-exchange calendar for the next sessions, and the market data API answers. Prints
-``ok``/``FAIL`` per check and returns 1 if any failed.
+Only what the configured adapters use is checked. With an Alpaca broker: the keys are set,
+live mode is confirmed, the account answers (keys accepted, not blocked), the local clock
+agrees with ``/v2/clock``, and ``/v2/calendar`` agrees with the local exchange calendar for
+the next sessions. With ``feed: alpaca``: the keys are set, and a sample of snapshots and a
+minute-bar request are read through :class:`AlpacaMarketData`, the code the scan uses, so a
+response the scan cannot read fails here, naming the field and value. With ``broker: paper``
+and ``feed: sim`` there is nothing to check at Alpaca. Prints ``ok``/``FAIL`` per check (or,
+``--json``, one JSON object) and returns 1 if any failed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -24,12 +29,17 @@ if TYPE_CHECKING:
     import httpx
 
     from finagent.adapters.alpaca.http import AlpacaHttp
+    from finagent.adapters.alpaca.market import AlpacaMarketData
     from finagent.ports.calendar import ExchangeCalendar
     from finagent.settings import Settings
 
-__all__ = ["Check", "doctor", "doctor_app", "run_checks"]
+__all__ = ["NOTHING_TO_CHECK", "SAMPLE", "Check", "doctor", "doctor_app", "run_checks"]
 
 NY = ZoneInfo("America/New_York")
+#: Symbols whose snapshots the market-data check reads (liquid, always quoted).
+SAMPLE = ("SPY", "AAPL", "QQQ")
+#: The one line with ``broker: paper`` and ``feed: sim``: no Alpaca API is configured.
+NOTHING_TO_CHECK = "nothing to check at Alpaca: broker paper and feed sim use no Alpaca API"
 
 doctor_app = App(name="doctor", help="Check Alpaca connectivity, keys, clock and calendar.")
 
@@ -93,19 +103,26 @@ async def _calendar(
     return Check("calendar", True, f"next {len(local)} sessions agree ({today} to {end})")
 
 
-async def _market_data(data: AlpacaHttp, feed: str) -> Check:
-    params = {"symbols": "SPY", "feed": feed}
-    body = await data.get_json("/v2/stocks/snapshots", "GET /v2/stocks/snapshots", params)
-    return Check("market data", True, f"feed {feed}: {len(body)} snapshot(s) for SPY")
+async def _market_data(market: AlpacaMarketData, now: datetime, feed: str) -> Check:
+    snaps = await market.snapshots(SAMPLE, now)
+    if not snaps:
+        return Check("market data", False, f"feed {feed}: no snapshot for {', '.join(SAMPLE)}")
+    bars = await market.minute_bars(SAMPLE[0], now - timedelta(days=4), now)
+    read = ", ".join(f"{s.symbol} {s.last}" for s in snaps)
+    detail = f"feed {feed}: read {len(snaps)} snapshot(s) ({read}), {len(bars)} minute bar(s)"
+    return Check("market data", True, f"{detail} for {SAMPLE[0]}")
 
 
 async def _guard(name: str, call: Callable[[], Any]) -> Check:
     from finagent.adapters.alpaca.http import AlpacaApiError, RetryableError
+    from finagent.domain.errors import MarketDataError
 
     try:
         result: Check = await call()
     except AlpacaApiError as err:
         return Check(name, False, f"HTTP {err.status}: {err.message}")
+    except MarketDataError as exc:  # already says what failed: the field and value, or why
+        return Check(name, False, str(exc))
     except RetryableError as exc:
         return Check(name, False, f"unreachable ({exc})")
     except (KeyError, TypeError, ValueError) as exc:
@@ -122,20 +139,33 @@ async def run_checks(
     feed: str = "iex",
     sessions: int = 10,
     max_skew_s: float = 2.0,
+    broker: bool = True,
+    market: bool = True,
 ) -> list[Check]:
-    """The network checks, against clients the caller built (base URL and keys set)."""
+    """The network checks, against clients the caller built (base URL and keys set).
+
+    ``broker``: check the account, clock and calendar; ``market``: read market data.
+    """
     from finagent.adapters.alpaca.http import AlpacaHttp, RetryPolicy, TokenBucket
+    from finagent.adapters.alpaca.market import AlpacaMarketData
 
     policy = RetryPolicy(attempts=2, base_s=0.2, max_wait_s=5.0)
     t = AlpacaHttp(trading, port="doctor", limiter=TokenBucket(200), policy=policy)
-    d = AlpacaHttp(data, port="doctor", limiter=TokenBucket(200), policy=policy)
     today = now().astimezone(NY).date()
-    return [
-        await _guard("account", lambda: _account(t)),
-        await _guard("clock", lambda: _clock(t, now, max_skew_s)),
-        await _guard("calendar", lambda: _calendar(t, calendar, today, sessions)),
-        await _guard("market data", lambda: _market_data(d, feed)),
-    ]
+    checks = []
+    if broker:
+        checks += [
+            await _guard("account", lambda: _account(t)),
+            await _guard("clock", lambda: _clock(t, now, max_skew_s)),
+            await _guard("calendar", lambda: _calendar(t, calendar, today, sessions)),
+        ]
+    if market:
+        feed_api = AlpacaMarketData(
+            data, trading, data_limiter=TokenBucket(200), trading_limiter=TokenBucket(200),
+            feed=feed, policy=policy,
+        )  # fmt: skip
+        checks.append(await _guard("market data", lambda: _market_data(feed_api, now(), feed)))
+    return checks
 
 
 def _static_checks(settings: Settings) -> list[Check]:
@@ -150,6 +180,8 @@ def _static_checks(settings: Settings) -> list[Check]:
             "set" if have_keys else "set FINAGENT_ALPACA__KEY_ID and FINAGENT_ALPACA__SECRET_KEY",
         )
     ]
+    if settings.broker == "paper":
+        return checks  # the feed alone: no trading mode to confirm
     try:
         check_live_confirmed(settings.broker, a.trading_url, a.confirm_live)
         checks.append(Check("mode", True, f"broker {settings.broker} at {a.trading_url}"))
@@ -158,14 +190,23 @@ def _static_checks(settings: Settings) -> list[Check]:
     return checks
 
 
-def doctor(settings: Settings, *, print_line: Callable[[str], None] = print) -> int:
-    """Run every check, print one line each; 0 if all passed, else 1."""
+def doctor(
+    settings: Settings, *, print_line: Callable[[str], None] = print, as_json: bool = False
+) -> int:
+    """Run the checks the settings need, print one line each (or one JSON object).
+
+    Returns:
+        0 if every check passed (or there was nothing to check), else 1.
+    """
     import httpx
     import trio
 
     from finagent.adapters.alpaca.http import DEFAULT_TIMEOUT, alpaca_headers
     from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
+    from finagent.brokers import uses_alpaca
 
+    if not uses_alpaca(settings):
+        return _report([], print_line, as_json, NOTHING_TO_CHECK)
     checks = _static_checks(settings)
     a = settings.alpaca
     if a.key_id is not None and a.secret_key is not None:
@@ -181,13 +222,25 @@ def doctor(settings: Settings, *, print_line: Callable[[str], None] = print) -> 
             ):  # fmt: skip
                 return await run_checks(
                     trading, data, calendar=calendar, now=lambda: datetime.now(UTC),
-                    feed=a.data_feed,
+                    feed=a.data_feed, broker=settings.broker != "paper",
+                    market=settings.feed == "alpaca",
                 )  # fmt: skip
 
         checks.extend(trio.run(network))
-    for check in checks:
-        print_line(check.line())
-    return 0 if all(c.ok for c in checks) else 1
+    return _report(checks, print_line, as_json)
+
+
+def _report(
+    checks: Sequence[Check], print_line: Callable[[str], None], as_json: bool, note: str = ""
+) -> int:
+    ok = all(c.ok for c in checks)
+    if as_json:
+        body: dict[str, Any] = {"ok": ok, "checks": [asdict(c) for c in checks]}
+        print_line(json.dumps({**body, "note": note} if note else body))
+    else:
+        for line in [note] if note else [c.line() for c in checks]:
+            print_line(line)
+    return 0 if ok else 1
 
 
 ConfigOpt = Annotated[
@@ -196,7 +249,10 @@ ConfigOpt = Annotated[
 ]
 
 
+JsonOpt = Annotated[bool, Parameter(name="--json", help="print one JSON object, not lines")]
+
+
 @doctor_app.default
-def doctor_command(*, config: ConfigOpt = None) -> None:
-    """Check Alpaca keys, connectivity, clock skew and the calendar; exit 1 if any check fails."""
-    raise SystemExit(doctor(load(config).settings))
+def doctor_command(*, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Check what the configured Alpaca adapters need; exit 1 if any check fails."""
+    raise SystemExit(doctor(load(config).settings, as_json=as_json))

@@ -1,7 +1,8 @@
 """The fake Alpaca's endpoints: ``route(state, method, path, query, body) -> Reply``.
 
-Shapes follow Alpaca's Trading API v2 and Market Data API v2 (see research/trading.md §4):
-decimal strings, ``{"code", "message"}`` errors, 207 for close-all, ``next_page_token``.
+Shapes follow Alpaca's Trading API v2 and Market Data API v2 (docs/alpaca.md lists the wire
+types): decimal strings on the Trading API, JSON numbers in market data (``market.render``),
+``{"code", "message"}`` errors, 207 for close-all, ``next_page_token``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tests.fakes_alpaca.market import render
 from tests.fakes_alpaca.state import OPEN, FakeAlpacaState
 
 NY = ZoneInfo("America/New_York")
@@ -32,6 +34,26 @@ def _err(status: int, message: str, code: int | None = None) -> Reply:
 
 def _open(order: dict[str, Any]) -> bool:
     return order["status"] in OPEN or any(leg["status"] in OPEN for leg in order["legs"])
+
+
+def _shown(order: dict[str, Any], nested: bool) -> dict[str, Any]:
+    """The order as a response shows it: legs only when asked for ``nested``."""
+    return {**order, "legs": order["legs"] if nested else None}
+
+
+def _hidden(s: FakeAlpacaState, order: dict[str, Any]) -> bool:
+    # alpaca-trade-api-js #87: a bracket whose entry filled was seen missing from status=open.
+    return s.hide_filled_from_open and order["status"] == "filled"
+
+
+def _by_id(s: FakeAlpacaState, order_id: str, nested: bool) -> Reply:
+    for order in s.orders.values():
+        if order["id"] == order_id:
+            return Reply(200, _shown(order, nested))
+        for leg in order["legs"]:
+            if leg["id"] == order_id:
+                return Reply(200, {**leg, "legs": None})
+    return _err(404, "order not found", 40410000)
 
 
 def _account(s: FakeAlpacaState) -> Reply:
@@ -169,13 +191,15 @@ def _page(items: list[Any], query: dict[str, str], size: int) -> tuple[list[Any]
 def _data(s: FakeAlpacaState, path: str, query: dict[str, str]) -> Reply | None:
     symbols = [x for x in query.get("symbols", "").split(",") if x]
     if path == "/v2/stocks/snapshots":
-        return Reply(200, {sym: s.snapshots[sym] for sym in symbols if sym in s.snapshots})
+        snaps = {sym: s.snapshots[sym] for sym in symbols if sym in s.snapshots}
+        return Reply(200, render(snaps, s.data_as_strings))
     if path == "/v2/stocks/trades/latest":
         trades = {sym: s.snapshots[sym]["latestTrade"] for sym in symbols if sym in s.snapshots}
-        return Reply(200, {"trades": trades})
+        return Reply(200, {"trades": render(trades, s.data_as_strings)})
     if path == "/v2/stocks/bars":
         page, token = _page(s.bars.get(symbols[0], []), query, s.page_size)
-        return Reply(200, {"bars": {symbols[0]: page}, "next_page_token": token})
+        bars = render({symbols[0]: page}, s.data_as_strings)
+        return Reply(200, {"bars": bars, "next_page_token": token})
     if path == "/v1beta1/news":
         wanted = [n for n in s.news if set(n["symbols"]) & set(symbols)]
         page, token = _page(wanted, query, s.page_size)
@@ -197,10 +221,17 @@ def route(s: FakeAlpacaState, method: str, path: str, query: dict[str, str], bod
         case ("POST", "/v2/orders"):
             return _submit(s, body)
         case ("GET", "/v2/orders:by_client_order_id"):
+            # Documented with one parameter, client_order_id: the answer carries no legs.
             found = s.by_cid(query.get("client_order_id", ""))
-            return Reply(200, found) if found else _err(404, "order not found", 40410000)
+            if found is None:
+                return _err(404, "order not found", 40410000)
+            return Reply(200, _shown(found, False))
+        case ("GET", "/v2/orders/{id}"):
+            return _by_id(s, tail, query.get("nested") == "true")
         case ("GET", "/v2/orders"):
-            return Reply(200, [o for o in s.orders.values() if _open(o)])
+            nested = query.get("nested") == "true"
+            listed = [o for o in s.orders.values() if _open(o) and not _hidden(s, o)]
+            return Reply(200, [_shown(o, nested) for o in listed])
         case ("DELETE", "/v2/orders/{id}"):
             return _cancel(s, tail)
         case ("GET", "/v2/positions"):

@@ -44,10 +44,12 @@ class FakeAlpacaState:
     close_failures: dict[str, tuple[int, str]] = field(default_factory=dict)
     calendar_overrides: dict[str, dict[str, str]] = field(default_factory=dict)
     assets: list[dict[str, Any]] = field(default_factory=list)
-    snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)  # Decimal values
+    data_as_strings: bool = False  # market data as decimal strings instead of JSON numbers
     bars: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     news: list[dict[str, Any]] = field(default_factory=list)
     page_size: int = 2
+    hide_filled_from_open: bool = False  # filled brackets drop out of GET /v2/orders?status=open
     hold_submit: threading.Event | None = None
     requests: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)

@@ -127,8 +127,9 @@ async def test_other_422_is_a_plain_rejection() -> None:
     async with open_rig() as rig:
         body = {"code": 40010001, "message": "qty must be > 0"}
         rig.state.inject("POST", "/v2/orders", 422, body=body)
-        with pytest.raises(OrderRejected, match="HTTP 422: qty must be > 0"):
+        with pytest.raises(OrderRejected, match=r"HTTP 422 \(code 40010001\): qty must be > 0"):
             await rig.broker.submit(_order())
+        assert rig.state.count("POST", "/v2/orders") == 1 and rig.retries.calls == []
 
 
 async def test_bad_keys_are_an_auth_error() -> None:

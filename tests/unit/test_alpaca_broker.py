@@ -22,8 +22,10 @@ from finagent.domain.errors import (
     BrokerError,
     BrokerUnavailable,
     DuplicateClientOrderId,
+    InsufficientBuyingPower,
     OrderNotFound,
     OrderRejected,
+    PatternDayTrader,
 )
 from finagent.domain.market import Side
 from finagent.domain.orders import BracketOrder, OrderStatus, Position
@@ -101,6 +103,52 @@ async def test_submit_errors_are_typed(
         await broker.submit(SHORT)
 
 
+@pytest.mark.parametrize(
+    ("status", "body", "kind", "reason"),
+    [
+        (403, {"code": 40310000, "message": "insufficient buying power"},
+         InsufficientBuyingPower, "insufficient buying power"),
+        (403, {"code": 40310100, "message": "trade denied"}, PatternDayTrader, "trade denied"),
+        (403, {"message": "insufficient day trading buying power"}, InsufficientBuyingPower,
+         "insufficient day trading buying power"),
+        (403, {"message": "denied: pattern day trading protection"}, PatternDayTrader,
+         "denied: pattern day trading protection"),
+        (403, {"code": 40310000, "message": "account is not authorized to trade"},
+         OrderRejected, "HTTP 403 (code 40310000): account is not authorized to trade"),
+        (403, {"code": 40399999, "message": "insufficient buying power"}, OrderRejected,
+         "HTTP 403 (code 40399999): insufficient buying power"),
+        (422, {"code": 42210000, "message": "client_order_id must be unique"}, OrderRejected,
+         "HTTP 422 (code 42210000): client_order_id must be unique"),
+        (422, {"code": 40010001, "message": "invalid stop_price"}, OrderRejected,
+         "HTTP 422 (code 40010001): invalid stop_price"),
+    ],
+)  # fmt: skip
+async def test_refusals_are_recognised_by_status_and_code_then_message(
+    api: respx.MockRouter,
+    broker: AlpacaBroker,
+    status: int,
+    body: dict[str, Any],
+    kind: type[OrderRejected],
+    reason: str,
+) -> None:
+    post = api.post("/v2/orders").mock(return_value=httpx.Response(status, json=body))
+    lookup = api.get("/v2/orders:by_client_order_id")
+    with pytest.raises(kind) as caught:
+        await broker.submit(SHORT)
+    assert type(caught.value) is kind and caught.value.reason == reason
+    assert post.call_count == 1 and not lookup.called  # never retried, never "found"
+
+
+async def test_a_duplicate_without_a_code_is_recognised_by_its_message(
+    api: respx.MockRouter, broker: AlpacaBroker
+) -> None:
+    api.post("/v2/orders").mock(
+        return_value=httpx.Response(422, json={"message": "client_order_id must be unique"})
+    )
+    api.get("/v2/orders:by_client_order_id").mock(return_value=httpx.Response(200, json=_wire()))
+    assert (await broker.submit(SHORT)).broker_id == "b-1"
+
+
 async def test_submit_that_never_lands_is_unavailable(
     api: respx.MockRouter, broker: AlpacaBroker
 ) -> None:
@@ -119,16 +167,53 @@ async def test_a_malformed_answer_is_unavailable(
         await broker.submit(SHORT)
 
 
-async def test_lookup_asks_by_client_id_nested(api: respx.MockRouter, broker: AlpacaBroker) -> None:
+async def test_lookup_sends_only_the_documented_parameter_and_uses_legs_it_gets(
+    api: respx.MockRouter, broker: AlpacaBroker
+) -> None:
     route = api.get("/v2/orders:by_client_order_id").mock(
         return_value=httpx.Response(200, json=_wire("filled", filled_avg_price="20.50"))
     )
+    by_id = api.get("/v2/orders/b-1")
     found = await broker.order_by_client_id("gap-XYZ")
-    assert dict(route.calls.last.request.url.params) == {
-        "client_order_id": "gap-XYZ",
-        "nested": "true",
-    }
+    assert dict(route.calls.last.request.url.params) == {"client_order_id": "gap-XYZ"}
     assert found is not None and found.status is OrderStatus.FILLED
+    assert not by_id.called  # the legs came with the answer: no second read
+
+
+async def test_a_lookup_without_legs_reads_them_by_the_parents_id(
+    api: respx.MockRouter, broker: AlpacaBroker
+) -> None:
+    api.get("/v2/orders:by_client_order_id").mock(
+        return_value=httpx.Response(200, json=_wire("filled", filled_avg_price="20.5", legs=None))
+    )
+    by_id = api.get("/v2/orders/b-1").mock(
+        return_value=httpx.Response(200, json=_wire("filled", filled_avg_price="20.5"))
+    )
+    found = await broker.order_by_client_id("gap-XYZ")
+    assert dict(by_id.calls.last.request.url.params) == {"nested": "true"}
+    assert found is not None and found.status is OrderStatus.FILLED
+    assert found.order == SHORT
+
+
+async def test_legs_missing_from_both_answers_are_unavailable_not_guessed(
+    api: respx.MockRouter, broker: AlpacaBroker
+) -> None:
+    api.get("/v2/orders:by_client_order_id").mock(
+        return_value=httpx.Response(200, json=_wire(legs=[]))
+    )
+    api.get("/v2/orders/b-1").mock(return_value=httpx.Response(200, json=_wire(legs=None)))
+    with pytest.raises(BrokerUnavailable, match="no take-profit/stop legs"):
+        await broker.order_by_client_id("gap-XYZ")
+
+
+async def test_a_lookup_answer_without_an_id_is_malformed(
+    api: respx.MockRouter, broker: AlpacaBroker
+) -> None:
+    api.get("/v2/orders:by_client_order_id").mock(
+        return_value=httpx.Response(200, json={"client_order_id": "gap-XYZ"})
+    )
+    with pytest.raises(BrokerUnavailable, match="malformed response: 'id'"):
+        await broker.order_by_client_id("gap-XYZ")
 
 
 async def test_lookup_of_a_forbidden_order_is_an_auth_error(
@@ -190,16 +275,12 @@ async def test_close_of_a_working_entry_only_is_ok(
     api: respx.MockRouter, broker: AlpacaBroker
 ) -> None:
     api.get("/v2/orders").mock(return_value=httpx.Response(200, json=[_wire()]))
-    api.get("/v2/orders:by_client_order_id").mock(
-        side_effect=[
-            httpx.Response(200, json=_wire()),
-            httpx.Response(200, json=_wire("canceled", canceled_at="2026-03-10T15:00:00Z")),
-        ]
-    )
-    api.delete("/v2/orders/b-1").mock(return_value=httpx.Response(204))
+    api.get("/v2/orders/b-1").mock(return_value=httpx.Response(200, json=_wire()))
+    cancel = api.delete("/v2/orders/b-1").mock(return_value=httpx.Response(204))
     api.delete("/v2/positions/XYZ").mock(return_value=httpx.Response(404, json={"message": "no"}))
     result = await broker.close("XYZ")
     assert result.ok and result.fill is None
+    assert cancel.call_count == 1
 
 
 async def test_close_all_keeps_ok_items_without_a_readable_fill(

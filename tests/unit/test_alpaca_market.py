@@ -1,4 +1,7 @@
-"""AlpacaMarketData and AlpacaNews: chunking, pagination, mapping, errors (respx)."""
+"""AlpacaMarketData and AlpacaNews: chunking, pagination, mapping, errors (respx).
+
+Market-data bodies carry prices and sizes as JSON numbers, as Alpaca sends them.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from finagent.domain.errors import MarketDataError, MarketDataUnavailable
 DATA = "https://data.test"
 TRADING = "https://trading.test"
 BROKEN = {"latestTrade": {"p": None}, "prevDailyBar": {"c": "x"}}
+NOT_AN_OBJECT = {"latestTrade": [], "prevDailyBar": None}
 AT = datetime(2026, 3, 10, 13, 0, tzinfo=UTC)  # 09:00 New York
 
 
@@ -45,11 +49,11 @@ async def news() -> AsyncIterator[AlpacaNews]:
         yield AlpacaNews(data, limiter=TokenBucket(10_000), policy=RetryPolicy(attempts=1))
 
 
-def _snap(last: str, prev_close: str, day: str = "2026-03-10T08:00:00Z") -> dict[str, object]:
+def _snap(last: float, prev_close: float, day: str = "2026-03-10T08:00:00Z") -> dict[str, object]:
     return {
         "latestTrade": {"t": "2026-03-10T12:59:00Z", "p": last, "s": 100},
-        "dailyBar": {"t": day, "o": last, "h": "12.5", "l": "10.5", "c": last, "v": 300000},
-        "prevDailyBar": {"t": "2026-03-09T04:00:00Z", "o": "10", "h": "10.8", "l": "9.6",
+        "dailyBar": {"t": day, "o": last, "h": 12.5, "l": 10.5, "c": last, "v": 300000},
+        "prevDailyBar": {"t": "2026-03-09T04:00:00Z", "o": 10, "h": 10.8, "l": 9.6,
                          "c": prev_close, "v": 2000000},
     }  # fmt: skip
 
@@ -59,8 +63,8 @@ async def test_snapshots_are_chunked_and_mapped(
 ) -> None:
     route = api.get(f"{DATA}/v2/stocks/snapshots").mock(
         side_effect=[
-            httpx.Response(200, json={"AAA": _snap("11", "10"), "BBB": {"latestTrade": None}}),
-            httpx.Response(200, json={"CCC": _snap("5", "5", day="2026-03-09T08:00:00Z")}),
+            httpx.Response(200, json={"AAA": _snap(11, 10), "BBB": {"latestTrade": None}}),
+            httpx.Response(200, json={"CCC": _snap(5, 5, day="2026-03-09T08:00:00Z")}),
         ]
     )
     snaps = await market.snapshots(["AAA", "BBB", "CCC"], AT)
@@ -78,20 +82,20 @@ async def test_snapshots_are_chunked_and_mapped(
     assert (ccc.premarket_volume, ccc.premarket_high) == (0, Decimal(5))  # yesterday's bar
 
 
-async def test_a_zero_previous_close_is_skipped(
+async def test_a_zero_previous_close_or_no_snapshot_is_skipped(
     api: respx.MockRouter, market: AlpacaMarketData
 ) -> None:
     api.get(f"{DATA}/v2/stocks/snapshots").mock(
-        return_value=httpx.Response(200, json={"AAA": _snap("1", "0")})
+        return_value=httpx.Response(200, json={"AAA": _snap(1, 0)})
     )
-    assert await market.snapshots(["AAA"], AT) == []
+    assert await market.snapshots(["AAA", "GONE"], AT) == []
 
 
 async def test_bars_follow_the_page_token_and_keep_the_window(
     api: respx.MockRouter, market: AlpacaMarketData
 ) -> None:
     def bar(t: str) -> dict[str, object]:
-        return {"t": t, "o": "1", "h": "2", "l": "0.5", "c": "1.5", "v": 10}
+        return {"t": t, "o": 1, "h": 2, "l": 0.5, "c": 1.5, "v": 10}
 
     route = api.get(f"{DATA}/v2/stocks/bars").mock(
         side_effect=[
@@ -116,8 +120,8 @@ async def test_last_prices_ignore_trades_after_at(
     api: respx.MockRouter, market: AlpacaMarketData
 ) -> None:
     trades = {
-        "AAA": {"t": "2026-03-10T12:59:00Z", "p": "11.25"},
-        "BBB": {"t": "2026-03-10T13:00:01Z", "p": "3"},
+        "AAA": {"t": "2026-03-10T12:59:00Z", "p": 11.25},
+        "BBB": {"t": "2026-03-10T13:00:01Z", "p": 3},
     }
     api.get(f"{DATA}/v2/stocks/trades/latest").mock(
         return_value=httpx.Response(200, json={"trades": trades})
@@ -149,6 +153,8 @@ async def test_universe_is_filtered_sorted_and_cached_per_day(
         (httpx.Response(400, json={"message": "bad symbol"}), MarketDataError),
         (httpx.Response(503), MarketDataUnavailable),
         (httpx.Response(200, json={"AAA": BROKEN}), MarketDataUnavailable),
+        (httpx.Response(200, json={"AAA": NOT_AN_OBJECT}), MarketDataUnavailable),
+        (httpx.Response(200, json={"AAA": "nope"}), MarketDataUnavailable),
     ],
 )  # fmt: skip
 async def test_feed_errors_are_typed(

@@ -38,11 +38,13 @@ def test_timestamps_keep_microseconds_and_default_to_utc() -> None:
             timestamp(bad)
 
 
-def test_decimals_come_from_strings_never_floats() -> None:
+def test_decimals_read_strings_and_json_numbers_without_float_noise() -> None:
     assert dec("10.05") == Decimal("10.05")
     assert dec(3) == Decimal(3)
-    for bad in (None, 1.5, True, "ten"):
-        with pytest.raises(WireError):
+    assert dec(Decimal("161.1998")) == Decimal("161.1998")  # parse_float=Decimal
+    assert str(dec(101.2)) == "101.2"  # a float goes through its shortest repr
+    for bad in (None, True, "ten", "NaN", float("inf"), [1]):
+        with pytest.raises(WireError, match="expected a number"):
             dec(bad)
 
 

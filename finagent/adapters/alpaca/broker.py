@@ -2,9 +2,16 @@
 
 Unknown outcomes: a submit that timed out, lost its connection or got a 5xx/429 is looked
 up by ``client_order_id`` before anything is re-sent; only if the broker has no such order is
-it sent again (with back-off). A 422 "client_order_id must be unique" means the order exists:
-it is fetched and returned. 401/403/422 become typed ``finagent.domain.errors``; transient
-failures that outlast the retries become ``BrokerUnavailable``.
+it sent again (with back-off). A 422 duplicate ``client_order_id`` means the order exists: it
+is fetched and returned. 401/403/422 become typed ``finagent.domain.errors`` (by status and
+Alpaca's ``code``, see :mod:`~finagent.adapters.alpaca.refusals`); transient failures that
+outlast the retries become ``BrokerUnavailable``.
+
+Legs: ``GET /v2/orders:by_client_order_id`` documents no ``nested`` parameter, so its answer
+may come without the take-profit and stop legs. They are then read by the parent's id from
+``GET /v2/orders/{id}?nested=true``, which documents them. Every bracket id seen (submitted,
+looked up, listed) is remembered per symbol, so closing a symbol finds its exit legs even when
+a filled bracket is missing from the ``status=open`` list (alpaca-trade-api-js #87).
 """
 
 from __future__ import annotations
@@ -20,17 +27,16 @@ from finagent.adapters.alpaca.http import (
     RetryableError,
     RetryPolicy,
     TokenBucket,
+    json_body,
     noop_hook,
 )
+from finagent.adapters.alpaca.refusals import is_duplicate_client_id, rejection
 from finagent.adapters.alpaca.wire import bracket_body, dec, order_from_wire, timestamp
 from finagent.domain.errors import (
     BrokerError,
     BrokerUnavailable,
     DuplicateClientOrderId,
-    InsufficientBuyingPower,
     OrderNotFound,
-    OrderRejected,
-    PatternDayTrader,
 )
 from finagent.domain.orders import (
     Account,
@@ -61,6 +67,7 @@ log = logging.getLogger(__name__)
 
 LIVE_TRADING_URL: Final = "https://api.alpaca.markets"
 _BY_CLIENT_ID: Final = "/v2/orders:by_client_order_id"
+_LEG_ENDED: Final = frozenset({"filled", "canceled", "expired", "rejected"})
 
 
 class BrokerAuthError(BrokerError):
@@ -94,17 +101,6 @@ def check_live_confirmed(broker: str, trading_url: str, confirm_live: bool) -> N
         )
 
 
-def _rejection(err: AlpacaApiError, cid: str) -> BrokerError:
-    text = err.message.lower()
-    if err.status == 401:
-        return BrokerAuthError(f"Alpaca refused the keys: {err.message}")
-    if "buying power" in text:
-        return InsufficientBuyingPower(err.message, cid)
-    if "pattern day" in text or "day trad" in text or "pdt" in text:
-        return PatternDayTrader(err.message, cid)
-    return OrderRejected(f"HTTP {err.status}: {err.message}", cid)
-
-
 @final
 class AlpacaBroker:
     """The Broker port over Alpaca. Receives its ``httpx.AsyncClient``; never builds one."""
@@ -126,6 +122,8 @@ class AlpacaBroker:
             on_request=on_request,
             on_retry=on_retry,
         )
+        # Bracket (parent) ids by symbol: how close() finds exit legs of a filled bracket.
+        self._parents: dict[str, set[str]] = {}
 
     @contextmanager
     def _translate(self, what: str) -> Iterator[None]:
@@ -137,8 +135,8 @@ class AlpacaBroker:
             if err.status in (401, 403):
                 raise BrokerAuthError(f"{what}: Alpaca refused the keys: {err.message}") from err
             raise BrokerError(str(err)) from err
-        except ValueError as exc:  # WireError or a body that is not JSON
-            raise BrokerUnavailable(f"{what}: malformed response: {exc}") from exc
+        except (KeyError, TypeError, ValueError) as exc:  # WireError, not JSON, a missing field
+            raise BrokerUnavailable(f"{what}: malformed response: {exc!s}") from exc
 
     async def submit(self, order: BracketOrder) -> BrokerOrder:
         """Place the bracket, or return the broker's order with its client id."""
@@ -157,28 +155,56 @@ class AlpacaBroker:
                     return found
                 raise
             except AlpacaApiError as err:
-                if err.status == 422 and "unique" in err.message.lower():
+                if err.status == 401:
+                    raise BrokerAuthError(f"Alpaca refused the keys: {err.message}") from err
+                if is_duplicate_client_id(err):
                     found = await self.order_by_client_id(cid)
                     if found is not None:
                         return found
                     raise DuplicateClientOrderId(err.message, cid) from err
-                raise _rejection(err, cid) from err
-            return order_from_wire(response.json(), known=order)
+                raise rejection(err, cid) from err
+            raw = json_body(response)
+            self._remember(raw)
+            return order_from_wire(raw, known=order)
 
         with self._translate(f"submit {cid}"):
             return await self._http.retrying(endpoint, attempt)
 
     async def order_by_client_id(self, client_order_id: str) -> BrokerOrder | None:
         """The order with this client id, or None (404)."""
-        params = {"client_order_id": client_order_id, "nested": "true"}
+        raw = await self._lookup(client_order_id)
+        if raw is None:
+            return None
+        with self._translate(f"order {client_order_id}"):
+            return order_from_wire(raw)
+
+    async def _lookup(self, client_order_id: str) -> dict[str, Any] | None:
+        """The bracket with its legs by client id (legs by the parent's id if absent), or None."""
+        params = {"client_order_id": client_order_id}
         with self._translate(f"order {client_order_id}"):
             try:
-                raw = await self._http.get_json(_BY_CLIENT_ID, f"GET {_BY_CLIENT_ID}", params)
+                raw: dict[str, Any] = await self._http.get_json(
+                    _BY_CLIENT_ID, f"GET {_BY_CLIENT_ID}", params
+                )
             except AlpacaApiError as err:
                 if err.status == 404:
                     return None
                 raise
-            return order_from_wire(raw)
+            if not raw.get("legs"):
+                raw = await self._by_id(str(raw["id"]))
+            self._remember(raw)
+            return raw
+
+    async def _by_id(self, broker_id: str) -> dict[str, Any]:
+        """``GET /v2/orders/{id}?nested=true``: the order with its legs, as documented."""
+        raw: dict[str, Any] = await self._http.get_json(
+            f"/v2/orders/{broker_id}", "GET /v2/orders/{id}", {"nested": "true"}
+        )
+        return raw
+
+    def _remember(self, raw: dict[str, Any]) -> None:
+        if raw.get("order_class") == "bracket" and raw.get("symbol"):
+            self._parents.setdefault(str(raw["symbol"]), set()).add(str(raw["id"]))
 
     async def cancel(self, client_order_id: str) -> BrokerOrder:
         """Cancel a working entry; a filled or ended bracket is returned as it is."""
@@ -187,15 +213,16 @@ class AlpacaBroker:
             raise OrderNotFound(client_order_id)
         if found.status is not OrderStatus.PENDING:
             return found
-        with self._translate(f"cancel {client_order_id}"):
+        await self._delete_order(found.broker_id, f"cancel {client_order_id}")
+        return await self.order_by_client_id(client_order_id) or found
+
+    async def _delete_order(self, broker_id: str, what: str) -> None:
+        with self._translate(what):
             try:
-                await self._http.send(
-                    "DELETE", f"/v2/orders/{found.broker_id}", "DELETE /v2/orders/{id}"
-                )
+                await self._http.send("DELETE", f"/v2/orders/{broker_id}", "DELETE /v2/orders/{id}")
             except AlpacaApiError as err:
                 if err.status not in (404, 422):  # 422: filled meanwhile, no longer cancelable
                     raise
-        return await self.order_by_client_id(client_order_id) or found
 
     async def open_orders(self) -> Sequence[BrokerOrder]:
         """Working brackets (``status=open&nested=true``); other orders are logged and skipped."""
@@ -209,6 +236,7 @@ class AlpacaBroker:
                 continue
             with self._translate("open orders"):
                 out.append(order_from_wire(raw))
+            self._remember(raw)
         return out
 
     async def positions(self) -> Sequence[Position]:
@@ -218,31 +246,29 @@ class AlpacaBroker:
             return [_position(raw) for raw in rows]
 
     async def _cancel_working(self, symbol: str) -> bool:
-        working = [o for o in await self.open_orders() if o.symbol == symbol]
-        for order in working:
-            if order.status is OrderStatus.PENDING:
-                await self.cancel(order.client_order_id)
-                continue
-            raw = await self._raw_order(order.client_order_id)
-            for leg in raw.get("legs") or []:  # the exits hold the shares: free them first
-                if leg.get("status") not in ("filled", "canceled", "expired", "rejected"):
-                    with self._translate(f"cancel leg of {order.client_order_id}"):
-                        try:
-                            await self._http.send(
-                                "DELETE", f"/v2/orders/{leg['id']}", "DELETE /v2/orders/{id}"
-                            )
-                        except AlpacaApiError as err:
-                            if err.status not in (404, 422):
-                                raise
-        return bool(working)
+        """Cancel the symbol's working entries and exit legs; True if any bracket was working.
 
-    async def _raw_order(self, client_order_id: str) -> dict[str, Any]:
-        params = {"client_order_id": client_order_id, "nested": "true"}
-        with self._translate(f"order {client_order_id}"):
-            raw: dict[str, Any] = await self._http.get_json(
-                _BY_CLIENT_ID, f"GET {_BY_CLIENT_ID}", params
-            )
-        return raw
+        The brackets are the ones remembered by id plus today's open list (which adds them to
+        the memory): a filled bracket may be missing from that list, but not from the memory.
+        """
+        await self.open_orders()
+        working = False
+        for broker_id in sorted(self._parents.get(symbol, ())):
+            with self._translate(f"order {broker_id}"):
+                raw = await self._by_id(broker_id)
+                status = order_from_wire(raw).status
+                cid = str(raw["client_order_id"])
+                live = [str(leg["id"]) for leg in raw["legs"] if leg["status"] not in _LEG_ENDED]
+            if status is OrderStatus.PENDING:
+                await self._delete_order(broker_id, f"cancel {cid}")
+            elif status is OrderStatus.FILLED:  # the exits hold the shares: free them first
+                for leg_id in live:
+                    await self._delete_order(leg_id, f"cancel leg of {cid}")
+            else:
+                self._parents[symbol].discard(broker_id)  # ended: nothing left to free
+                continue
+            working = True
+        return working
 
     async def close(self, symbol: str) -> CloseResult:
         """Cancel the symbol's working orders and legs, then close its position at the market."""
@@ -257,7 +283,7 @@ class AlpacaBroker:
                     if err.status == 404 and had_orders:
                         return CloseResult(symbol, ok=True)  # only working orders: canceled
                     return CloseResult(symbol, ok=False, error=err.message)
-                fill = _close_fill(response.json())
+                fill = _close_fill(json_body(response))
         except BrokerError as err:
             return CloseResult(symbol, ok=False, error=str(err))
         return CloseResult(symbol, ok=True, fill=fill)
@@ -274,7 +300,7 @@ class AlpacaBroker:
                     "DELETE /v2/positions",
                     params={"cancel_orders": "true"},
                 )
-                items = response.json()
+                items = json_body(response)
         except BrokerError as err:
             return [CloseResult(s, ok=False, error=str(err)) for s in sorted(working | held)]
         results = {str(item["symbol"]): _close_item(item) for item in items}

@@ -22,6 +22,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Final, TypeVar, final
 
 import httpx
@@ -37,6 +38,7 @@ __all__ = [
     "RetryableError",
     "TokenBucket",
     "alpaca_headers",
+    "json_body",
     "noop_hook",
 ]
 
@@ -62,6 +64,11 @@ def alpaca_headers(key_id: str, secret_key: str) -> dict[str, str]:
         "APCA-API-SECRET-KEY": secret_key,
         "Accept": "application/json",
     }
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The decoded body, every JSON number with a fraction as ``Decimal`` (never ``float``)."""
+    return response.json(parse_float=Decimal)
 
 
 class AlpacaApiError(Exception):
@@ -205,7 +212,7 @@ class AlpacaHttp:
     ) -> Any:
         """GET with retries; the decoded JSON body."""
         response = await self.retrying(endpoint, lambda: self.once("GET", path, endpoint, params))
-        return response.json()
+        return json_body(response)
 
     async def send(
         self,

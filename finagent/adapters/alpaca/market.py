@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, final
 from zoneinfo import ZoneInfo
 
+from finagent.adapters.alpaca.data_wire import bar_from_wire, snapshot_from_wire, trade_from_wire
 from finagent.adapters.alpaca.http import (
     AlpacaApiError,
     AlpacaHttp,
@@ -28,7 +29,7 @@ from finagent.adapters.alpaca.http import (
     TokenBucket,
     noop_hook,
 )
-from finagent.adapters.alpaca.wire import dec, timestamp
+from finagent.adapters.alpaca.wire import timestamp
 from finagent.domain.errors import MarketDataError, MarketDataUnavailable
 from finagent.domain.market import Bar, Headline, Snapshot
 
@@ -133,32 +134,29 @@ class AlpacaMarketData:
     def _snapshot(
         self, symbol: str, raw: Mapping[str, Any] | None, at: datetime
     ) -> Snapshot | None:
-        if not raw or not raw.get("latestTrade") or not raw.get("prevDailyBar"):
+        if raw is None:
             return None
-        last = dec(raw["latestTrade"]["p"])
-        prev = raw["prevDailyBar"]
-        prev_close = dec(prev["c"])
-        if prev_close <= 0:
+        wire = snapshot_from_wire(raw, symbol)
+        trade, prev, today = wire.latest_trade, wire.prev_daily_bar, wire.daily_bar
+        if trade is None or prev is None or prev.close <= 0:
             return None
-        today = raw.get("dailyBar")
-        on_session = today is not None and timestamp(today["t"]).astimezone(NY).date() == (
+        last = trade.price
+        on_session = today is not None and today.start.astimezone(NY).date() == (
             at.astimezone(NY).date()
         )
         high, low, volume = (
-            (dec(today["h"]), dec(today["l"]), int(today["v"]))
-            if on_session and today
-            else (last, last, 0)
+            (today.high, today.low, today.volume) if on_session and today else (last, last, 0)
         )
         return Snapshot(
             symbol=symbol,
             at=at,
             last=last,
-            prev_close=prev_close,
+            prev_close=prev.close,
             premarket_high=max(high, last),
             premarket_low=min(low, last),
             premarket_volume=volume,
-            typical_premarket_volume=int(Decimal(int(prev["v"])) * self._share),
-            atr=dec(prev["h"]) - dec(prev["l"]),
+            typical_premarket_volume=int(Decimal(prev.volume) * self._share),
+            atr=prev.high - prev.low,
         )
 
     async def minute_bars(self, symbol: str, start: datetime, end: datetime) -> Sequence[Bar]:
@@ -177,11 +175,9 @@ class AlpacaMarketData:
         with _translate("bars"):
             while True:
                 body = await self._data.get_json("/v2/stocks/bars", "GET /v2/stocks/bars", params)
-                for raw in (body.get("bars") or {}).get(symbol) or []:
-                    bar = Bar(
-                        symbol, timestamp(raw["t"]), dec(raw["o"]), dec(raw["h"]), dec(raw["l"]),
-                        dec(raw["c"]), int(raw["v"]),
-                    )  # fmt: skip
+                for i, raw in enumerate((body.get("bars") or {}).get(symbol) or []):
+                    w = bar_from_wire(raw, f"{symbol}.bars[{i}]")
+                    bar = Bar(symbol, w.start, w.open, w.high, w.low, w.close, w.volume)
                     if start <= bar.start and bar.end <= end:
                         bars.append(bar)
                 token = body.get("next_page_token")
@@ -198,9 +194,10 @@ class AlpacaMarketData:
                 body = await self._data.get_json(
                     "/v2/stocks/trades/latest", "GET /v2/stocks/trades/latest", params
                 )
-                for symbol, trade in (body.get("trades") or {}).items():
-                    if timestamp(trade["t"]) <= at:
-                        out[symbol] = dec(trade["p"])
+                for symbol, raw in (body.get("trades") or {}).items():
+                    trade = trade_from_wire(raw, symbol)
+                    if trade.at <= at:
+                        out[symbol] = trade.price
         return out
 
 

@@ -1,7 +1,11 @@
-"""Alpaca JSON to domain values: decimal strings, RFC 3339 times, bracket orders.
+"""Alpaca JSON to domain values: decimals, RFC 3339 times, bracket orders.
 
-Alpaca sends money and quantities as decimal strings; they become ``Decimal`` here and never
-pass through ``float``. Times carry up to nanoseconds and a ``Z``; Python keeps microseconds.
+The Trading API sends money and quantities as decimal strings (``"qty": "10"``); the Market
+Data API sends prices and sizes as JSON numbers (``"p": 161.1998``). :func:`dec` reads both.
+:class:`~finagent.adapters.alpaca.http.AlpacaHttp` decodes bodies with ``parse_float=Decimal``,
+so a JSON number never becomes a ``float``; a float that reaches :func:`dec` anyway goes
+through its shortest repr, so 101.2 stays 101.2. Times carry up to nanoseconds and a ``Z``;
+Python keeps microseconds. docs/alpaca.md lists the wire type of every field we read.
 """
 
 from __future__ import annotations
@@ -60,13 +64,22 @@ class WireError(ValueError):
 
 
 def dec(value: Any) -> Decimal:
-    """A decimal string (or int) as ``Decimal``."""
-    if value is None or isinstance(value, float | bool):
-        raise WireError(f"expected a decimal string, got {value!r}")
+    """A JSON number or decimal string as a finite ``Decimal``.
+
+    Raises:
+        WireError: None, a bool, a non-numeric string, NaN or an infinity.
+    """
+    if value is None or isinstance(value, bool):
+        raise WireError(f"expected a number, got {value!r}")
+    # repr is the shortest text that round-trips: Decimal(101.2) would be 101.2000000000000028...
+    text = repr(value) if isinstance(value, float) else str(value)
     try:
-        return Decimal(str(value))
+        parsed = Decimal(text)
     except InvalidOperation:
-        raise WireError(f"expected a decimal string, got {value!r}") from None
+        raise WireError(f"expected a number, got {value!r}") from None
+    if not parsed.is_finite():
+        raise WireError(f"expected a number, got {value!r}")
+    return parsed
 
 
 def timestamp(value: Any) -> datetime:
