@@ -7,7 +7,7 @@ Transport choice: the session runs in virtual time (``MockClock(autojump_thresho
 ``finagent simulate`` does). Over a real socket the clock would autojump while the loop waits
 for the server thread's answer: httpx's timeouts are Trio deadlines, so they would fire in
 virtual time and the scheduler would skip ahead mid-request. The fake's router
-(``tests.fakes_alpaca.routes.route``) is therefore served in-process through
+(``tests.fakes.alpaca.routes.route``) is therefore served in-process through
 ``httpx.MockTransport``: the same routes, book and key check as the threaded server (which
 ``tests/unit/test_brokers.py`` exercises over real HTTP), with no waits to jump over.
 """
@@ -29,8 +29,8 @@ from finagent.app import DaemonOptions, run_daemon
 from finagent.composition import DaemonProbe
 from finagent.settings import load_settings
 from finagent.simulation import find_session, run_simulation
-from tests.fakes_alpaca import FakeAlpacaState
-from tests.fakes_alpaca.routes import route
+from tests.fakes.alpaca import FakeAlpacaState
+from tests.fakes.alpaca.routes import route
 
 DAY = date(2025, 1, 6)
 SYMBOLS = 600

@@ -15,8 +15,8 @@ from finagent.adapters.alpaca.broker import AlpacaBroker
 from finagent.adapters.alpaca.http import TokenBucket
 from finagent.domain.market import Side
 from finagent.domain.orders import BracketOrder, FillKind, OrderStatus
-from tests.fakes_alpaca import FakeAlpacaState
-from tests.fakes_alpaca.harness import FAST, open_rig
+from tests.fakes.alpaca import FakeAlpacaState
+from tests.fakes.alpaca.harness import FAST, open_rig
 
 ORDER = BracketOrder(
     "gap-20260310-ABC", "ABC", Side.LONG, 100, Decimal("10.00"), Decimal("9.50"), Decimal("11.00")

@@ -25,8 +25,8 @@ from finagent.domain.errors import (
 )
 from finagent.domain.market import Side
 from finagent.domain.orders import BracketOrder, OrderStatus
-from tests.fakes_alpaca import FakeAlpacaState
-from tests.fakes_alpaca.harness import open_rig
+from tests.fakes.alpaca import FakeAlpacaState
+from tests.fakes.alpaca.harness import open_rig
 
 
 def _order(cid: str = "gap-20260310-ABC", qty: int = 100, symbol: str = "ABC") -> BracketOrder:

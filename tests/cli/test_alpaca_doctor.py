@@ -15,8 +15,8 @@ from finagent.adapters.alpaca.http import alpaca_headers
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.cli.doctor import NOTHING_TO_CHECK, SAMPLE, doctor, doctor_command, run_checks
 from finagent.settings import Settings, load_settings
-from tests.fakes_alpaca import FakeAlpacaState, running_fake_alpaca
-from tests.fakes_alpaca.market import bar, snapshot
+from tests.fakes.alpaca import FakeAlpacaState, running_fake_alpaca
+from tests.fakes.alpaca.market import bar, snapshot
 
 NY = ZoneInfo("America/New_York")
 

@@ -10,8 +10,8 @@ import httpx
 
 from finagent.adapters.alpaca.broker import AlpacaBroker
 from finagent.adapters.alpaca.http import RetryPolicy, TokenBucket, alpaca_headers
-from tests.fakes_alpaca.server import running_fake_alpaca
-from tests.fakes_alpaca.state import FakeAlpacaState
+from tests.fakes.alpaca.server import running_fake_alpaca
+from tests.fakes.alpaca.state import FakeAlpacaState
 
 FAST = RetryPolicy(attempts=4, base_s=0.001, max_s=0.01, max_wait_s=0.05)
 

@@ -11,7 +11,7 @@ from finagent.domain.orders import BracketOrder
 from tests.contract import test_broker_contract as contract
 from tests.contract.test_broker_contract import START, BrokerHarness
 from tests.fakes import FakeClock
-from tests.fakes_alpaca.harness import open_rig
+from tests.fakes.alpaca.harness import open_rig
 
 # Every contract test, collected here too; they ask for ``bh``, which this module provides.
 globals().update({k: v for k, v in vars(contract).items() if k.startswith("test_")})

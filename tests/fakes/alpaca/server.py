@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakes_alpaca.routes import Reply, route
-from tests.fakes_alpaca.state import FakeAlpacaState
+from tests.fakes.alpaca.routes import Reply, route
+from tests.fakes.alpaca.state import FakeAlpacaState
 
 __all__ = ["running_fake_alpaca"]
 

@@ -20,8 +20,8 @@ from finagent.adapters.alpaca.market import AlpacaMarketData, AlpacaNews
 from finagent.domain.errors import MarketDataUnavailable
 from finagent.domain.gaps import ScanRules
 from finagent.services.scanner import scan_at
-from tests.fakes_alpaca import FakeAlpacaState, running_fake_alpaca
-from tests.fakes_alpaca.market import bar, snapshot, utc
+from tests.fakes.alpaca import FakeAlpacaState, running_fake_alpaca
+from tests.fakes.alpaca.market import bar, snapshot, utc
 
 NY = ZoneInfo("America/New_York")
 AT = datetime(2026, 3, 10, 9, 0, tzinfo=NY)

@@ -13,8 +13,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tests.fakes_alpaca.market import render
-from tests.fakes_alpaca.state import OPEN, FakeAlpacaState
+from tests.fakes.alpaca.market import render
+from tests.fakes.alpaca.state import OPEN, FakeAlpacaState
 
 NY = ZoneInfo("America/New_York")
 

@@ -19,8 +19,8 @@ from finagent.domain.orders import BracketOrder, client_order_id
 from finagent.observability import Metrics
 from finagent.observability.logs import _SECRETS
 from finagent.settings import load_settings
-from tests.fakes_alpaca import FakeAlpacaState, running_fake_alpaca
-from tests.fakes_alpaca.harness import FAST
+from tests.fakes.alpaca import FakeAlpacaState, running_fake_alpaca
+from tests.fakes.alpaca.harness import FAST
 
 KEYS = {"FINAGENT_ALPACA__KEY_ID": "test-key", "FINAGENT_ALPACA__SECRET_KEY": "test-secret"}
 NOW = datetime(2025, 1, 6, 15, 0, tzinfo=UTC)
