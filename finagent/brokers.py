@@ -25,6 +25,7 @@ from finagent.adapters.alpaca.broker import (
 )
 from finagent.adapters.alpaca.http import (
     DEFAULT_TIMEOUT,
+    AlpacaHttp,
     ApiHook,
     RetryPolicy,
     TokenBucket,
@@ -128,7 +129,6 @@ async def open_alpaca(
     register_secret(secret)
     headers = alpaca_headers(key_id, secret)
     on_request, on_retry = api_hooks(metrics)
-    trading_limiter, data_limiter = TokenBucket(a.rate_per_min), TokenBucket(a.rate_per_min)
     async with AsyncExitStack() as stack:
 
         def client(url: str) -> httpx.AsyncClient:
@@ -139,20 +139,17 @@ async def open_alpaca(
             return made
 
         trading, data = client(a.trading_url), client(a.data_url)
+        # One AlpacaHttp per API, shared by the adapters that call it (and its rate limit).
+        trading_api, data_api = (
+            AlpacaHttp(c, port=name, limiter=TokenBucket(a.rate_per_min), policy=policy,
+                       on_request=on_request, on_retry=on_retry)
+            for c, name in ((trading, "trading"), (data, "data"))
+        )  # fmt: skip
         broker = market = news = None
         if settings.broker != "paper":
-            broker = AlpacaBroker(
-                trading, limiter=trading_limiter, policy=policy,
-                on_request=on_request, on_retry=on_retry,
-            )  # fmt: skip
+            broker = AlpacaBroker(trading_api)
         if settings.feed == "alpaca":
-            market = AlpacaMarketData(
-                data, trading, data_limiter=data_limiter, trading_limiter=trading_limiter,
-                feed=a.data_feed, policy=policy, on_request=on_request, on_retry=on_retry,
-            )  # fmt: skip
-            news = AlpacaNews(
-                data, limiter=data_limiter, policy=policy,
-                on_request=on_request, on_retry=on_retry,
-            )  # fmt: skip
+            market = AlpacaMarketData(data_api, trading_api, feed=a.data_feed)
+            news = AlpacaNews(data_api)
         log.info("alpaca: feed %s, broker %s at %s", settings.feed, settings.broker, a.trading_url)
         yield AlpacaParts(broker, market, news, trading, data)

@@ -160,10 +160,8 @@ async def run_checks(
             await _guard("calendar", lambda: _calendar(t, calendar, today, sessions)),
         ]
     if market:
-        feed_api = AlpacaMarketData(
-            data, trading, data_limiter=TokenBucket(200), trading_limiter=TokenBucket(200),
-            feed=feed, policy=policy,
-        )  # fmt: skip
+        d = AlpacaHttp(data, port="doctor", limiter=TokenBucket(200), policy=policy)
+        feed_api = AlpacaMarketData(d, t, feed=feed)
         checks.append(await _guard("market data", lambda: _market_data(feed_api, now(), feed)))
     return checks
 

@@ -112,8 +112,8 @@ async def test_adapters_reach_the_configured_urls_with_the_key_headers():
         assert parts.trading.is_closed and parts.data.is_closed
     assert state.requests == [("GET", "/v2/account"), ("GET", "/v1beta1/news")]
     requests = "finagent_api_requests_total"
-    assert _sample(metrics, requests, "broker", "GET /v2/account", "ok") == 1
-    assert _sample(metrics, requests, "news", "GET /v1beta1/news", "ok") == 1
+    assert _sample(metrics, requests, "trading", "GET /v2/account", "ok") == 1
+    assert _sample(metrics, requests, "data", "GET /v1beta1/news", "ok") == 1
     assert _SECRETS.scrub("key test-secret") != "key test-secret"  # registered for scrubbing
 
 
@@ -129,10 +129,10 @@ async def test_retries_are_counted_per_port_endpoint_and_outcome():
             assert await parts.broker.positions() == []
     endpoint = "GET /v2/positions"
     retries, requests = "finagent_api_retries_total", "finagent_api_requests_total"
-    assert _sample(metrics, retries, "broker", endpoint, "server_error") == 1
-    assert _sample(metrics, retries, "broker", endpoint, "rate_limited") == 1
-    assert _sample(metrics, requests, "broker", endpoint, "server_error") == 1
-    assert _sample(metrics, requests, "broker", endpoint, "ok") == 1
+    assert _sample(metrics, retries, "trading", endpoint, "server_error") == 1
+    assert _sample(metrics, retries, "trading", endpoint, "rate_limited") == 1
+    assert _sample(metrics, requests, "trading", endpoint, "server_error") == 1
+    assert _sample(metrics, requests, "trading", endpoint, "ok") == 1
 
 
 async def test_each_setting_selects_only_its_part():

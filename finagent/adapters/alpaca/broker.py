@@ -23,12 +23,8 @@ from typing import TYPE_CHECKING, Any, Final, final
 from finagent.adapters.alpaca.http import (
     AlpacaApiError,
     AlpacaHttp,
-    ApiHook,
     RetryableError,
-    RetryPolicy,
-    TokenBucket,
     json_body,
-    noop_hook,
 )
 from finagent.adapters.alpaca.refusals import is_duplicate_client_id, rejection
 from finagent.adapters.alpaca.wire import bracket_body, dec, order_from_wire, timestamp
@@ -53,7 +49,6 @@ from finagent.domain.orders import (
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    import httpx
 
 __all__ = [
     "LIVE_TRADING_URL",
@@ -103,25 +98,10 @@ def check_live_confirmed(broker: str, trading_url: str, confirm_live: bool) -> N
 
 @final
 class AlpacaBroker:
-    """The Broker port over Alpaca. Receives its ``httpx.AsyncClient``; never builds one."""
+    """The Broker port over Alpaca's trading API, through the shared :class:`AlpacaHttp`."""
 
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        *,
-        limiter: TokenBucket,
-        policy: RetryPolicy | None = None,
-        on_request: ApiHook = noop_hook,
-        on_retry: ApiHook = noop_hook,
-    ) -> None:
-        self._http = AlpacaHttp(
-            client,
-            port="broker",
-            limiter=limiter,
-            policy=policy or RetryPolicy(),
-            on_request=on_request,
-            on_retry=on_retry,
-        )
+    def __init__(self, trading: AlpacaHttp) -> None:
+        self._http = trading
         # Bracket (parent) ids by symbol: how close() finds exit legs of a filled bracket.
         self._parents: dict[str, set[str]] = {}
 

@@ -188,7 +188,11 @@ class RetryPolicy:
 
 @final
 class AlpacaHttp:
-    """Rate-limited, retried JSON calls to one Alpaca API for one port (broker/market/news)."""
+    """Rate-limited, retried JSON calls to one Alpaca API (``trading`` or ``data``).
+
+    One per API, shared by every adapter that calls it, so they share its rate limit.
+    ``port`` labels the request and retry counters.
+    """
 
     def __init__(
         self,
@@ -196,14 +200,14 @@ class AlpacaHttp:
         *,
         port: str,
         limiter: TokenBucket,
-        policy: RetryPolicy,
+        policy: RetryPolicy | None = None,
         on_request: ApiHook = noop_hook,
         on_retry: ApiHook = noop_hook,
     ) -> None:
         self._client = client
         self.port = port
         self._limiter = limiter
-        self.policy = policy
+        self.policy = policy or RetryPolicy()
         self._on_request = on_request
         self._on_retry = on_retry
 

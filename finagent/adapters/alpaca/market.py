@@ -23,11 +23,7 @@ from finagent.adapters.alpaca.data_wire import bar_from_wire, snapshot_from_wire
 from finagent.adapters.alpaca.http import (
     AlpacaApiError,
     AlpacaHttp,
-    ApiHook,
     RetryableError,
-    RetryPolicy,
-    TokenBucket,
-    noop_hook,
 )
 from finagent.adapters.alpaca.wire import timestamp
 from finagent.domain.errors import MarketDataError, MarketDataUnavailable
@@ -37,7 +33,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
     from datetime import date, datetime
 
-    import httpx
 
 __all__ = ["AlpacaMarketData", "AlpacaNews", "MarketDataAuthError"]
 
@@ -71,28 +66,19 @@ def _iso(at: datetime) -> str:
 
 @final
 class AlpacaMarketData:
-    """MarketData over Alpaca: ``data`` is the data API client, ``trading`` the Trading API's."""
+    """MarketData over Alpaca: ``data`` calls the data API, ``trading`` the trading API."""
 
     def __init__(
         self,
-        data: httpx.AsyncClient,
-        trading: httpx.AsyncClient,
+        data: AlpacaHttp,
+        trading: AlpacaHttp,
         *,
-        data_limiter: TokenBucket,
-        trading_limiter: TokenBucket,
         feed: str = "iex",
-        policy: RetryPolicy | None = None,
         chunk: int = 200,
         premarket_share: Decimal = Decimal("0.05"),
-        on_request: ApiHook = noop_hook,
-        on_retry: ApiHook = noop_hook,
     ) -> None:
-        policy = policy or RetryPolicy()
-        hooks = {"on_request": on_request, "on_retry": on_retry}
-        self._data = AlpacaHttp(data, port="market", limiter=data_limiter, policy=policy, **hooks)
-        self._trading = AlpacaHttp(
-            trading, port="market", limiter=trading_limiter, policy=policy, **hooks
-        )
+        self._data = data
+        self._trading = trading
         self._feed = feed
         self._chunk = chunk
         self._share = premarket_share
@@ -205,23 +191,8 @@ class AlpacaMarketData:
 class AlpacaNews:
     """News over Alpaca's ``/v1beta1/news``, oldest first, following ``next_page_token``."""
 
-    def __init__(
-        self,
-        data: httpx.AsyncClient,
-        *,
-        limiter: TokenBucket,
-        policy: RetryPolicy | None = None,
-        on_request: ApiHook = noop_hook,
-        on_retry: ApiHook = noop_hook,
-    ) -> None:
-        self._http = AlpacaHttp(
-            data,
-            port="news",
-            limiter=limiter,
-            policy=policy or RetryPolicy(),
-            on_request=on_request,
-            on_retry=on_retry,
-        )
+    def __init__(self, data: AlpacaHttp) -> None:
+        self._http = data
 
     async def headlines(
         self, symbols: Sequence[str], start: datetime, end: datetime

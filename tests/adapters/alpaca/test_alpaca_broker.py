@@ -17,7 +17,7 @@ from finagent.adapters.alpaca.broker import (
     LiveTradingNotConfirmed,
     check_live_confirmed,
 )
-from finagent.adapters.alpaca.http import RetryPolicy, TokenBucket, alpaca_headers
+from finagent.adapters.alpaca.http import AlpacaHttp, RetryPolicy, TokenBucket, alpaca_headers
 from finagent.domain.errors import (
     BrokerError,
     BrokerUnavailable,
@@ -46,7 +46,9 @@ def api() -> Iterator[respx.MockRouter]:
 async def broker() -> AsyncIterator[AlpacaBroker]:
     async with httpx.AsyncClient(base_url=BASE, headers=alpaca_headers("k", "s")) as client:
         policy = RetryPolicy(attempts=2, base_s=0.0)
-        yield AlpacaBroker(client, limiter=TokenBucket(100_000), policy=policy)
+        yield AlpacaBroker(
+            AlpacaHttp(client, port="trading", limiter=TokenBucket(100_000), policy=policy)
+        )
 
 
 def _wire(status: str = "accepted", **extra: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import respx
 
-from finagent.adapters.alpaca.http import RetryPolicy, TokenBucket, alpaca_headers
+from finagent.adapters.alpaca.http import AlpacaHttp, RetryPolicy, TokenBucket, alpaca_headers
 from finagent.adapters.alpaca.market import AlpacaMarketData, AlpacaNews, MarketDataAuthError
 from finagent.domain.errors import MarketDataError, MarketDataUnavailable
 
@@ -37,16 +37,19 @@ async def market() -> AsyncIterator[AlpacaMarketData]:
         httpx.AsyncClient(base_url=DATA, headers=headers) as data,
         httpx.AsyncClient(base_url=TRADING, headers=headers) as trading,
     ):
+        policy = RetryPolicy(attempts=2, base_s=0.0)
         yield AlpacaMarketData(
-            data, trading, data_limiter=TokenBucket(10_000), trading_limiter=TokenBucket(10_000),
-            feed="sip", chunk=2, policy=RetryPolicy(attempts=2, base_s=0.0),
+            AlpacaHttp(data, port="data", limiter=TokenBucket(10_000), policy=policy),
+            AlpacaHttp(trading, port="trading", limiter=TokenBucket(10_000), policy=policy),
+            feed="sip", chunk=2,
         )  # fmt: skip
 
 
 @pytest.fixture
 async def news() -> AsyncIterator[AlpacaNews]:
     async with httpx.AsyncClient(base_url=DATA, headers=alpaca_headers("k", "s")) as data:
-        yield AlpacaNews(data, limiter=TokenBucket(10_000), policy=RetryPolicy(attempts=1))
+        policy = RetryPolicy(attempts=1)
+        yield AlpacaNews(AlpacaHttp(data, port="data", limiter=TokenBucket(10_000), policy=policy))
 
 
 def _snap(last: float, prev_close: float, day: str = "2026-03-10T08:00:00Z") -> dict[str, object]:

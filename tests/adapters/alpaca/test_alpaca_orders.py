@@ -12,7 +12,7 @@ import threading
 from decimal import Decimal
 
 from finagent.adapters.alpaca.broker import AlpacaBroker
-from finagent.adapters.alpaca.http import TokenBucket
+from finagent.adapters.alpaca.http import AlpacaHttp, TokenBucket
 from finagent.domain.market import Side
 from finagent.domain.orders import BracketOrder, FillKind, OrderStatus
 from tests.fakes.alpaca import FakeAlpacaState
@@ -75,7 +75,9 @@ async def test_a_restarted_broker_closes_by_the_parent_id_a_lookup_stored() -> N
     async with open_rig(FakeAlpacaState(hide_filled_from_open=True)) as rig:
         await rig.broker.submit(ORDER)
         rig.state.fill_entry(ORDER.client_order_id)
-        fresh = AlpacaBroker(rig.client, limiter=TokenBucket(100_000), policy=FAST)
+        fresh = AlpacaBroker(
+            AlpacaHttp(rig.client, port="trading", limiter=TokenBucket(100_000), policy=FAST)
+        )
         found = await fresh.order_by_client_id(ORDER.client_order_id)  # as start-up does
         assert found is not None and found.status is OrderStatus.FILLED
         result = await fresh.close("ABC")

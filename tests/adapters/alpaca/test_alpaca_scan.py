@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from finagent.adapters.alpaca.http import RetryPolicy, TokenBucket, alpaca_headers
+from finagent.adapters.alpaca.http import AlpacaHttp, RetryPolicy, TokenBucket, alpaca_headers
 from finagent.adapters.alpaca.market import AlpacaMarketData, AlpacaNews
 from finagent.domain.errors import MarketDataUnavailable
 from finagent.domain.gaps import ScanRules
@@ -58,13 +58,8 @@ async def _feeds(state: FakeAlpacaState) -> AsyncIterator[tuple[AlpacaMarketData
         headers = alpaca_headers(state.key_id, state.secret_key)
         async with httpx.AsyncClient(base_url=url, headers=headers) as client:
             policy = RetryPolicy(attempts=1)
-            yield (
-                AlpacaMarketData(
-                    client, client, data_limiter=TokenBucket(100_000),
-                    trading_limiter=TokenBucket(100_000), policy=policy, chunk=2,
-                ),
-                AlpacaNews(client, limiter=TokenBucket(100_000), policy=policy),
-            )  # fmt: skip
+            api = AlpacaHttp(client, port="data", limiter=TokenBucket(100_000), policy=policy)
+            yield AlpacaMarketData(api, api, chunk=2), AlpacaNews(api)
 
 
 async def _scan(as_strings: bool) -> list[tuple[str, Decimal, Decimal, int, int]]:

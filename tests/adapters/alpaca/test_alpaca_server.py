@@ -16,7 +16,7 @@ import trio
 import trio.testing
 
 from finagent.adapters.alpaca.broker import AlpacaBroker, BrokerAuthError
-from finagent.adapters.alpaca.http import RetryPolicy, TokenBucket
+from finagent.adapters.alpaca.http import AlpacaHttp, RetryPolicy, TokenBucket
 from finagent.domain.errors import (
     BrokerUnavailable,
     InsufficientBuyingPower,
@@ -47,7 +47,7 @@ async def test_three_503s_then_success_counts_three_retries() -> None:
         account = await rig.broker.account()
         assert account.equity == Decimal("100000.00")
         assert rig.state.count("GET", "/v2/account") == 4
-        assert rig.retries.calls == [("broker", "GET /v2/account", "server_error")] * 3
+        assert rig.retries.calls == [("trading", "GET /v2/account", "server_error")] * 3
         outcomes = [c[2] for c in rig.requests.calls]
         assert outcomes == ["server_error"] * 3 + ["ok"]
 
@@ -61,7 +61,7 @@ async def test_429_with_retry_after_waits_then_succeeds(
         t0 = trio.current_time()
         assert await rig.broker.positions() == []
         assert trio.current_time() - t0 >= 7
-        assert rig.retries.calls == [("broker", "GET /v2/positions", "rate_limited")]
+        assert rig.retries.calls == [("trading", "GET /v2/positions", "rate_limited")]
 
 
 async def test_retries_exhausted_is_broker_unavailable() -> None:
@@ -81,7 +81,7 @@ async def test_submit_that_times_out_after_the_server_stored_it_leaves_one_order
         assert placed.status is OrderStatus.PENDING
         assert len(state.orders) == 1
         assert state.count("POST", "/v2/orders") == 1
-        assert ("broker", "POST /v2/orders", "timeout") in rig.requests.calls
+        assert ("trading", "POST /v2/orders", "timeout") in rig.requests.calls
 
 
 async def test_submit_after_a_503_that_stored_nothing_is_sent_again_once() -> None:
@@ -92,7 +92,7 @@ async def test_submit_after_a_503_that_stored_nothing_is_sent_again_once() -> No
         assert len(rig.state.orders) == 1
         assert rig.state.count("POST", "/v2/orders") == 2
         assert rig.state.count("GET", "/v2/orders:by_client_order_id") == 1
-        assert rig.retries.calls == [("broker", "POST /v2/orders", "server_error")]
+        assert rig.retries.calls == [("trading", "POST /v2/orders", "server_error")]
 
 
 async def test_duplicate_client_order_id_422_returns_the_existing_order() -> None:
@@ -101,7 +101,7 @@ async def test_duplicate_client_order_id_422_returns_the_existing_order() -> Non
         again = await rig.broker.submit(_order(qty=7))
         assert again.broker_id == first.broker_id
         assert again.order.quantity == 100
-        assert ("broker", "POST /v2/orders", "client_error") in rig.requests.calls
+        assert ("trading", "POST /v2/orders", "client_error") in rig.requests.calls
         assert len(rig.state.orders) == 1
 
 
@@ -194,7 +194,9 @@ async def test_a_leg_hit_by_the_price_closes_the_bracket_as_target() -> None:
 
 async def test_a_slow_limiter_spaces_real_requests() -> None:
     async with open_rig() as rig:
-        slow = AlpacaBroker(rig.client, limiter=TokenBucket(6000, burst=1))
+        slow = AlpacaBroker(
+            AlpacaHttp(rig.client, port="trading", limiter=TokenBucket(6000, burst=1))
+        )
         t0 = trio.current_time()
         for _ in range(3):
             await slow.account()

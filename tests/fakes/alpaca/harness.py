@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import httpx
 
 from finagent.adapters.alpaca.broker import AlpacaBroker
-from finagent.adapters.alpaca.http import RetryPolicy, TokenBucket, alpaca_headers
+from finagent.adapters.alpaca.http import AlpacaHttp, RetryPolicy, TokenBucket, alpaca_headers
 from tests.fakes.alpaca.server import running_fake_alpaca
 from tests.fakes.alpaca.state import FakeAlpacaState
 
@@ -53,10 +53,7 @@ async def open_rig(
         headers = alpaca_headers(state.key_id, secret_key or state.secret_key)
         async with httpx.AsyncClient(base_url=url, headers=headers, timeout=http_timeout) as client:
             broker = AlpacaBroker(
-                client,
-                limiter=TokenBucket(100_000),
-                policy=policy,
-                on_request=requests,
-                on_retry=retries,
-            )
+                AlpacaHttp(client, port="trading", limiter=TokenBucket(100_000), policy=policy,
+                           on_request=requests, on_retry=retries)
+            )  # fmt: skip
             yield AlpacaRig(state, url, client, broker, requests, retries)
