@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from finagent.domain.job_types import JobType
 from finagent.domain.jobs import NewJob
 
 if TYPE_CHECKING:
@@ -41,7 +42,9 @@ __all__ = [
     "parse_at",
 ]
 
-DEFAULT_JOB_TYPES: frozenset[str] = frozenset({"scan", "time_stop", "flatten", "report"})
+DEFAULT_JOB_TYPES: frozenset[str] = frozenset(
+    {JobType.SCAN, JobType.TIME_STOP, JobType.FLATTEN, JobType.REPORT}
+)
 
 
 class ScheduleError(Exception):

@@ -14,13 +14,8 @@ from finagent.domain.errors import BrokerUnavailable
 from finagent.domain.jobs import JobStatus, NewJob, QueuePolicy
 from finagent.domain.market import Session, Side
 from finagent.domain.orders import bracket_for
-from finagent.domain.pipeline import (
-    PayloadError,
-    decision_to_json,
-    execute_key,
-    session_to_json,
-    validate,
-)
+from finagent.domain.job_types import ExecuteJob, PayloadError, decode_payload
+from finagent.domain.pipeline import execute_key, session_to_json
 from finagent.domain.planning import TradePlan
 from finagent.domain.risk import RiskDecision, TradingState
 from finagent.services.execution import Executor
@@ -40,7 +35,7 @@ PLAN = TradePlan(
 
 def _approved(quantity=100):
     decision = RiskDecision(PLAN.key, True, quantity, (), TradingState.ACTIVE)
-    return decision_to_json(SESSION, PLAN, decision)
+    return ExecuteJob(SESSION, PLAN, decision).encode()
 
 
 @asynccontextmanager
@@ -74,7 +69,7 @@ async def _claim_one(queue, job_type):
 )
 def test_payloads_that_do_not_fit_their_type_are_refused(job_type, payload):
     with pytest.raises(PayloadError):
-        validate(job_type, payload)
+        decode_payload(job_type, payload)
 
 
 async def test_a_bad_payload_goes_dead_at_once_without_retries(tmp_path):
@@ -167,7 +162,7 @@ class _Crashy:
     async def start(self):
         self.starts += 1
 
-    async def handle(self, job):
+    async def handle(self, job, payload):
         if job.key.startswith("flatten:poison") or (
             job.key.startswith("flatten:flaky") and job.attempts == 1
         ):
