@@ -11,10 +11,10 @@ import trio
 
 from finagent.adapters.sqlite_state import SqliteTradingStore, set_control
 from finagent.domain.errors import BrokerUnavailable
+from finagent.domain.job_types import ExecuteJob, PayloadError, ReportJob, decode_payload
 from finagent.domain.jobs import JobStatus, NewJob, QueuePolicy
 from finagent.domain.market import Session, Side
 from finagent.domain.orders import bracket_for
-from finagent.domain.job_types import ExecuteJob, PayloadError, decode_payload
 from finagent.domain.pipeline import execute_key, session_to_json
 from finagent.domain.planning import TradePlan
 from finagent.domain.risk import RiskDecision, TradingState
@@ -83,6 +83,18 @@ async def test_a_bad_payload_goes_dead_at_once_without_retries(tmp_path):
     assert after.status is JobStatus.DEAD
     assert after.attempts == 1
     assert "missing field" in after.last_error
+
+
+async def test_a_job_routed_to_a_stage_that_does_not_take_its_type_goes_dead(tmp_path):
+    clock = FakeClock(OPEN)
+    async with _queue(tmp_path / "q.db", clock) as (queue, _):
+        executor = Executor(FakeBroker(clock), clock, TradingSwitch())
+        await queue.enqueue([ReportJob(SESSION).job("report:2025-01-06")])
+        job = await _claim_one(queue, "report")
+        await Stage(executor, queue, clock.timestamp).process(job)
+        after = await queue.get(job.id)
+    assert after.status is JobStatus.DEAD and after.attempts == 1
+    assert after.last_error == "execution does not take report jobs"
 
 
 async def test_execute_sends_once_and_a_rerun_adopts_the_broker_order(tmp_path):
@@ -234,4 +246,5 @@ async def test_the_dispatcher_view_of_the_queue_passes_through_and_wakes_in_trio
         assert await view.extend(leased.id, "o") is True
         assert await view.complete(leased.id, "o") == []
         assert (await queue.get(job.id)).status is JobStatus.DONE
+        assert (await view.stats()).total(JobStatus.DONE) == 1
     assert actor_types({"a": "x", "b": "y", "c": "x"}) == {"x": ["a", "c"], "y": ["b"]}
