@@ -28,6 +28,7 @@ from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.brokers import BrokerSetupError, check_trading_settings
 from finagent.composition import CountingObserver, DaemonProbe, Parts, open_parts
 from finagent.domain.errors import FinagentError
+from finagent.domain.job_types import JobType
 from finagent.domain.schedule import EntryValues, ScheduleError, apply_at_overrides
 from finagent.observability import (
     ActorObserver,
@@ -60,9 +61,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Every job type a schedule entry may name.
-KNOWN_JOB_TYPES = frozenset(
-    {"scan", "score", "plan", "risk", "execute", "time_stop", "flatten", "report"}
-)
+KNOWN_JOB_TYPES = frozenset(JobType)
 
 EXIT_FORCED = 130
 

@@ -47,7 +47,7 @@ from finagent.services.reconciliation import ReconcilingExecution, session_day, 
 from finagent.services.reporter import Reporter
 from finagent.services.risk import RiskGuard
 from finagent.services.routing import (
-    DispatchQueue,
+    ROUTES,
     NotifyingQueue,
     dispatcher_actor,
     trio_time_queue,
@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from finagent.ports.broker import Broker
     from finagent.ports.market import MarketData
     from finagent.ports.news import News
+    from finagent.ports.queue import DispatchQueue
     from finagent.settings import Settings
 
 __all__ = [
@@ -92,18 +93,6 @@ log = logging.getLogger(__name__)
 HOUSEKEEPING_S = 1.0
 
 Actor: TypeAlias = "Callable[[ActorContext[object]], Coroutine[Any, Any, None]]"
-
-#: job type -> the stage actor that handles it
-ROUTES = {
-    "scan": "scanner",
-    "score": "scoring",
-    "plan": "planner",
-    "risk": "risk",
-    "execute": "execution",
-    "time_stop": "execution",
-    "flatten": "execution",
-    "report": "reporter",
-}
 
 
 @final
@@ -333,8 +322,7 @@ async def open_parts(
         }
         wanted = options.services
         stages = {
-            name: Stage(h, queue, clock.timestamp, metrics=metrics, chaos=chaos, stats=stats,
-                        check=False)
+            name: Stage(h, queue, clock.timestamp, metrics=metrics, chaos=chaos, stats=stats)
             for name, h in handlers.items()
             if wanted is None or name in wanted
         }  # fmt: skip

@@ -8,7 +8,7 @@ FinagentError
 ├── ConfigError                     settings, schedule or start-up choices that cannot work;
 │   │                               one line naming the key, exit 2 (settings, app)
 │   └── ScheduleError               a schedule entry or calendar setting (domain.schedule)
-├── PayloadError                    a job payload that does not fit its type (domain.pipeline)
+├── PayloadError                    a job payload that does not fit its type (domain.wire)
 ├── QueueError                      a queue request that could not be applied (domain.jobs)
 │   ├── JobNotFoundError, LeaseLostError
 │   └── RedisUnavailableError       the Redis queue could not be reached (adapters.redis)

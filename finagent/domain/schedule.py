@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from finagent.domain.errors import ConfigError
+from finagent.domain.job_types import JobType
 from finagent.domain.jobs import NewJob
 
 if TYPE_CHECKING:
@@ -42,7 +43,9 @@ __all__ = [
     "parse_at",
 ]
 
-DEFAULT_JOB_TYPES: frozenset[str] = frozenset({"scan", "time_stop", "flatten", "report"})
+DEFAULT_JOB_TYPES: frozenset[str] = frozenset(
+    {JobType.SCAN, JobType.TIME_STOP, JobType.FLATTEN, JobType.REPORT}
+)
 
 
 class ScheduleError(ConfigError):

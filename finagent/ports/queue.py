@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Claim",
     "Complete",
+    "DispatchQueue",
     "Enqueue",
     "Extend",
     "Fail",
@@ -55,6 +56,23 @@ class JobQueue(Protocol):
 
     async def extend(self, job_id: int, owner: str) -> bool:
         """Renew the lease; False if the lease was lost."""
+        ...
+
+
+class DispatchQueue(JobQueue, Protocol):
+    """The queue the daemon's parts share: the JobQueue port, ``next_due`` and ``stats``.
+
+    The dispatcher sleeps until ``next_due``; the routing actor refreshes the gauges from
+    ``stats``. One protocol for both, so every view of the queue (the notifying wrapper, the
+    Trio-time view) fits wherever the queue goes.
+    """
+
+    async def next_due(self, types: Collection[str]) -> float | None:
+        """Earliest run_at (epoch seconds) among pending jobs of ``types``."""
+        ...
+
+    async def stats(self) -> QueueStats:
+        """Counts by type and status."""
         ...
 
 

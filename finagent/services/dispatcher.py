@@ -19,30 +19,22 @@ import logging
 import traceback
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, final
+from typing import TYPE_CHECKING, Any, final
 
 import trio
 
 from actors import ActorContext, ActorExited, ExitReason, LifecycleEvent
 from finagent.domain.jobs import Job, QueueError
-from finagent.ports.queue import JobQueue
 
 if TYPE_CHECKING:
+    from finagent.ports.queue import DispatchQueue
     from finagent.services.persistence import CommitNote
 
-__all__ = ["DispatchQueue", "Dispatcher"]
+__all__ = ["Dispatcher"]
 
 log = logging.getLogger(__name__)
 
 Validator = Callable[[Job], object]
-
-
-class DispatchQueue(JobQueue, Protocol):
-    """A JobQueue that can tell when its next delayed job falls due."""
-
-    async def next_due(self, types: Collection[str]) -> float | None:
-        """Earliest run_at (epoch seconds) among pending jobs of ``types``."""
-        ...
 
 
 @dataclass(eq=False)

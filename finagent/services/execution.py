@@ -21,15 +21,16 @@ import logging
 from typing import TYPE_CHECKING, final
 
 from finagent.domain.errors import BrokerUnavailable, OrderRejected
-from finagent.domain.jobs import NewJob
+from finagent.domain.job_types import ExecuteJob, FlattenJob, PayloadError, TimeStopJob
 from finagent.domain.orders import BracketOrder, BrokerOrder, OrderStatus, bracket_for
-from finagent.domain.pipeline import decision_from_json, session_to_json, time_stop_key
+from finagent.domain.pipeline import time_stop_key
 from finagent.domain.risk import may_submit
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from finagent.domain.jobs import Job
+    from finagent.domain.job_types import JobPayload
+    from finagent.domain.jobs import Job, NewJob
     from finagent.observability import Metrics
     from finagent.ports.broker import Broker
     from finagent.ports.clock import Clock
@@ -73,18 +74,20 @@ class Executor:
             extra={"open_orders": [o.client_order_id for o in orders]},
         )
 
-    async def handle(self, job: Job) -> Sequence[NewJob]:
-        """Dispatch on the job type."""
-        if job.type == "execute":
-            return await self._execute(job)
-        if job.type == "time_stop":
-            await self._time_stop(job)
-        else:
-            await self._flatten(job)
+    async def handle(self, job: Job, payload: JobPayload) -> Sequence[NewJob]:
+        """Dispatch on the payload's type; any other type is refused (the job goes to dead)."""
+        match payload:
+            case ExecuteJob():
+                return await self._execute(job, payload)
+            case TimeStopJob():
+                await self._time_stop(payload)
+            case FlattenJob():
+                await self._flatten(job)
+            case _:
+                raise PayloadError(f"execution does not take {job.type} jobs")
         return []
 
-    async def _execute(self, job: Job) -> Sequence[NewJob]:
-        d = decision_from_json(job.payload)
+    async def _execute(self, job: Job, d: ExecuteJob) -> Sequence[NewJob]:
         if not d.decision.approved:
             return []
         plan = d.plan
@@ -108,13 +111,9 @@ class Executor:
             if sent is None:
                 return []
             found = sent
-        payload = {
-            **session_to_json(d.session),
-            "symbol": plan.symbol,
-            "client_order_id": found.client_order_id,
-        }
+        stop = TimeStopJob(d.session, plan.symbol, found.client_order_id)
         run_at = plan.time_stop_at.timestamp()
-        return [NewJob("time_stop", time_stop_key(d.session, plan.symbol), payload, run_at=run_at)]
+        return [stop.job(time_stop_key(d.session, plan.symbol), run_at=run_at)]
 
     async def _submit(self, cid: str, order: BracketOrder) -> BrokerOrder | None:
         try:
@@ -136,9 +135,9 @@ class Executor:
         self._count(order.side.value, "submitted")
         return sent
 
-    async def _time_stop(self, job: Job) -> None:
-        cid = job.payload.get("client_order_id")
-        if isinstance(cid, str):
+    async def _time_stop(self, stop: TimeStopJob) -> None:
+        cid = stop.client_order_id
+        if cid is not None:
             order = await self._broker.order_by_client_id(cid)
             if order is not None and order.status.is_open:
                 result = await self._broker.close(order.symbol)

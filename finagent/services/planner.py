@@ -10,20 +10,15 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, final
 
-from finagent.domain.jobs import NewJob
-from finagent.domain.pipeline import (
-    candidate_from_json,
-    plan_to_json,
-    session_from_json,
-    session_to_json,
-    stage_key,
-)
+from finagent.domain.job_types import PlanJob, RiskJob, payload_as
+from finagent.domain.pipeline import stage_key
 from finagent.domain.planning import PlanRules, TradePlan, plan_trade
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from finagent.domain.jobs import Job
+    from finagent.domain.job_types import JobPayload
+    from finagent.domain.jobs import Job, NewJob
     from finagent.ports.market import MarketData
 
 __all__ = ["Planner"]
@@ -42,14 +37,14 @@ class Planner:
     async def start(self) -> None:
         """Nothing to recover."""
 
-    async def handle(self, job: Job) -> Sequence[NewJob]:
+    async def handle(self, job: Job, payload: JobPayload) -> Sequence[NewJob]:
         """Draw a plan per ranked candidate, in rank order."""
-        session = session_from_json(job.payload)
+        plan_job = payload_as(payload, PlanJob)
+        session = plan_job.session
         range_end = session.open + timedelta(minutes=self._rules.range_minutes)
         plans: list[TradePlan] = []
         unplanned: list[str] = []
-        for item in job.payload["ranked"]:
-            candidate = candidate_from_json(item)
+        for candidate in plan_job.ranked:
             bars = await self._market.minute_bars(candidate.symbol, session.open, range_end)
             plan = plan_trade(candidate, bars, self._rules, session)
             if plan is None:
@@ -57,9 +52,4 @@ class Planner:
             else:
                 plans.append(plan)
         log.info("plans %s: %d drawn, %d without a plan", session.date, len(plans), len(unplanned))
-        payload = {
-            **session_to_json(session),
-            "plans": [plan_to_json(p) for p in plans],
-            "unplanned": unplanned,
-        }
-        return [NewJob("risk", stage_key("risk", session), payload)]
+        return [RiskJob(session, tuple(plans), tuple(unplanned)).job(stage_key("risk", session))]

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
     from datetime import datetime
 
+    from finagent.domain.job_types import JobPayload
     from finagent.domain.jobs import Job, NewJob
     from finagent.ports.broker import Broker
     from finagent.ports.trading import TradingRecords
@@ -103,6 +104,6 @@ class ReconcilingExecution:
         require_consistent(result)
         await self._inner.start()
 
-    async def handle(self, job: Job) -> Sequence[NewJob]:
+    async def handle(self, job: Job, payload: JobPayload) -> Sequence[NewJob]:
         """Delegate to the execution handler."""
-        return await self._inner.handle(job)
+        return await self._inner.handle(job, payload)

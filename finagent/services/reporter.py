@@ -11,14 +11,15 @@ import logging
 from collections import Counter
 from typing import TYPE_CHECKING, Any, final
 
+from finagent.domain.job_types import ReportJob, payload_as
 from finagent.domain.orders import BrokerOrder, Fill, FillKind, OrderSide, client_order_id
-from finagent.domain.pipeline import session_from_json
 from finagent.domain.pnl import round_trips
 from finagent.domain.report import summarize
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from finagent.domain.job_types import JobPayload
     from finagent.domain.jobs import Job, NewJob
     from finagent.domain.orders import Position
     from finagent.ports.broker import Broker
@@ -125,9 +126,9 @@ class Reporter:
     async def start(self) -> None:
         """Nothing to recover."""
 
-    async def handle(self, job: Job) -> Sequence[NewJob]:
+    async def handle(self, job: Job, payload: JobPayload) -> Sequence[NewJob]:
         """Report the job's session."""
-        day = session_from_json(job.payload).date.isoformat()
+        day = payload_as(payload, ReportJob).session.date.isoformat()
         report = await self.report(day)
         log.info(
             "daily report %s: %d candidate(s), %d plan(s), %d approved, %d order(s), P&L %s",

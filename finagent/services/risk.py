@@ -13,20 +13,16 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, final
 
-from finagent.domain.jobs import NewJob
+from finagent.domain.job_types import ExecuteJob, RiskJob, payload_as
 from finagent.domain.orders import OrderStatus, bracket_for
-from finagent.domain.pipeline import (
-    decision_to_json,
-    execute_key,
-    plan_from_json,
-    session_from_json,
-)
+from finagent.domain.pipeline import execute_key
 from finagent.domain.risk import Book, RiskProfile, assess
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from finagent.domain.jobs import Job
+    from finagent.domain.job_types import JobPayload
+    from finagent.domain.jobs import Job, NewJob
     from finagent.ports.broker import Broker
     from finagent.ports.clock import Clock
     from finagent.services.trading_state import TradingSwitch
@@ -66,14 +62,14 @@ class RiskGuard:
     async def start(self) -> None:
         """Nothing to recover: the book is read from the broker per job."""
 
-    async def handle(self, job: Job) -> Sequence[NewJob]:
+    async def handle(self, job: Job, payload: JobPayload) -> Sequence[NewJob]:
         """Assess each plan; an approval adds its bracket to the book the next plan sees."""
-        session = session_from_json(job.payload)
+        risk_job = payload_as(payload, RiskJob)
+        session = risk_job.session
         book = await book_from(self._broker, self._switch)
         now = self._clock.now()
         out: list[NewJob] = []
-        for item in job.payload["plans"]:
-            plan = plan_from_json(item)
+        for plan in risk_job.plans:
             decision = assess(plan, book, self._profile, now)
             key = execute_key(session, plan.symbol)
             if decision.approved:
@@ -86,5 +82,5 @@ class RiskGuard:
                 log.info("risk approved %s: %d shares", plan.key, decision.quantity)
             else:
                 log.info("risk rejected %s: %s", plan.key, ", ".join(decision.codes))
-            out.append(NewJob("execute", key, decision_to_json(session, plan, decision)))
+            out.append(ExecuteJob(session, plan, decision).job(key))
         return out

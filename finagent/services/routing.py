@@ -2,9 +2,10 @@
 
 :func:`dispatcher_actor` wraps helper-2's :class:`~finagent.services.dispatcher.Dispatcher`:
 at its first start it registers every stage's mailbox (``ctx.peer``) for the stage's job types
-with :func:`finagent.domain.pipeline.validate` as the payload check (a bad payload goes to
-``dead`` before any stage sees it); it stops at once when the supervisor asks, and refreshes
-the queue gauges every ``stats_s``. Restart: permanent (routes and in-flight jobs are kept).
+(:data:`ROUTES`, the one route table) with :func:`check_payload` as the payload check (a bad
+payload goes to ``dead`` before any stage sees it); it stops at once when the supervisor asks,
+and refreshes the queue gauges every ``stats_s``. Restart: permanent (routes and in-flight
+jobs are kept).
 
 :func:`trio_time_queue` lets the dispatcher sleep in Trio seconds while job times are virtual:
 under ``finagent up --speed N`` one Trio second is N virtual seconds.
@@ -13,13 +14,12 @@ under ``finagent up --speed N`` one Trio second is N virtual seconds.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 import trio
 
+from finagent.domain.job_types import JobType, decode_payload
 from finagent.domain.jobs import LeaseLostError
-from finagent.domain.pipeline import validate
-from finagent.ports.queue import JobQueue
 from finagent.services.persistence import CommitNote
 
 if TYPE_CHECKING:
@@ -28,10 +28,11 @@ if TYPE_CHECKING:
     from actors import ActorContext
     from finagent.domain.jobs import Job, NewJob, QueueStats
     from finagent.observability import Metrics
+    from finagent.ports.queue import DispatchQueue
     from finagent.services.dispatcher import Dispatcher
 
 __all__ = [
-    "DispatchQueue",
+    "ROUTES",
     "NotifyingQueue",
     "check_payload",
     "dispatcher_actor",
@@ -42,16 +43,17 @@ __all__ = [
 _EPSILON_S = 0.001
 
 
-class DispatchQueue(JobQueue, Protocol):
-    """The queue the daemon's parts share: the JobQueue port, ``next_due`` and ``stats``."""
-
-    async def next_due(self, types: Collection[str]) -> float | None:
-        """Earliest run_at (epoch seconds) among pending jobs of ``types``."""
-        ...
-
-    async def stats(self) -> QueueStats:
-        """Counts by type and status."""
-        ...
+#: The one route table: job type -> the stage actor that handles it (every type has one).
+ROUTES: Final[Mapping[JobType, str]] = {
+    JobType.SCAN: "scanner",
+    JobType.SCORE: "scoring",
+    JobType.PLAN: "planner",
+    JobType.RISK: "risk",
+    JobType.EXECUTE: "execution",
+    JobType.TIME_STOP: "execution",
+    JobType.FLATTEN: "execution",
+    JobType.REPORT: "reporter",
+}
 
 
 @final
@@ -121,8 +123,8 @@ class NotifyingQueue:
 
 
 def check_payload(job: Job) -> None:
-    """The dispatcher's validation hook: the payload must fit the job's type."""
-    validate(job.type, job.payload)
+    """The dispatcher's validation hook: the payload must decode as the job's type."""
+    decode_payload(job.type, job.payload)
 
 
 @final
@@ -160,15 +162,19 @@ class _TrioTimeQueue:
             return None
         return self._deadline(datetime.fromtimestamp(due, UTC)) + _EPSILON_S
 
+    async def stats(self) -> QueueStats:
+        """Counts by type and status."""
+        return await self._queue.stats()
+
 
 def trio_time_queue(queue: DispatchQueue, deadline: Callable[[datetime], float]) -> _TrioTimeQueue:
     """``queue`` with ``next_due`` mapped through ``deadline`` (``VirtualClock.trio_deadline``)."""
     return _TrioTimeQueue(queue, deadline)
 
 
-def actor_types(routes: Mapping[str, str]) -> dict[str, list[str]]:
+def actor_types(routes: Mapping[JobType, str]) -> dict[str, list[JobType]]:
     """Job type -> actor becomes actor -> its job types."""
-    by_actor: dict[str, list[str]] = {}
+    by_actor: dict[str, list[JobType]] = {}
     for job_type, actor in routes.items():
         by_actor.setdefault(actor, []).append(job_type)
     return by_actor
@@ -176,7 +182,7 @@ def actor_types(routes: Mapping[str, str]) -> dict[str, list[str]]:
 
 def dispatcher_actor(
     dispatcher: Dispatcher,
-    routes: Mapping[str, str],
+    routes: Mapping[JobType, str],
     queue: DispatchQueue,
     metrics: Metrics | None = None,
     *,

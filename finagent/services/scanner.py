@@ -13,19 +13,15 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, final
 
 from finagent.domain.gaps import GapCandidate, ScanRules, attach_catalysts, scan
-from finagent.domain.jobs import NewJob
-from finagent.domain.pipeline import (
-    candidate_to_json,
-    session_from_json,
-    session_to_json,
-    stage_key,
-)
+from finagent.domain.job_types import ScanJob, ScoreJob, payload_as
+from finagent.domain.pipeline import stage_key
 from finagent.ports.market import Screener
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from finagent.domain.jobs import Job
+    from finagent.domain.job_types import JobPayload
+    from finagent.domain.jobs import Job, NewJob
     from finagent.observability import Metrics
     from finagent.ports.clock import Clock
     from finagent.ports.market import MarketData
@@ -79,11 +75,11 @@ class Scanner:
     async def start(self) -> None:
         """Nothing to recover."""
 
-    async def handle(self, job: Job) -> Sequence[NewJob]:
+    async def handle(self, job: Job, payload: JobPayload) -> Sequence[NewJob]:
         """Scan as of the scheduled time (or now) and hand every candidate to scoring."""
-        session = session_from_json(job.payload)
-        planned = job.payload.get("scheduled_for")
-        at = datetime.fromisoformat(planned) if isinstance(planned, str) else self._clock.now()
+        scan_job = payload_as(payload, ScanJob)
+        session = scan_job.session
+        at = scan_job.scheduled_for if scan_job.scheduled_for is not None else self._clock.now()
         started = time.perf_counter()
         found = await scan_at(self._market, self._news, self._rules, at)
         if self._metrics is not None:
@@ -96,5 +92,4 @@ class Scanner:
             at.isoformat(),
             extra={"candidates": [c.symbol for c in found]},
         )
-        payload = {**session_to_json(session), "candidates": [candidate_to_json(c) for c in found]}
-        return [NewJob("score", stage_key("score", session), payload)]
+        return [ScoreJob(session, tuple(found)).job(stage_key("score", session))]

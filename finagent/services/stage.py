@@ -1,9 +1,10 @@
 """One pipeline step as an actor: receive a leased ``Job``, handle it, complete it with outputs.
 
 Every trading service (scanner, scoring, planner, risk, execution, reporter) is a ``JobHandler``
-run by a :class:`Stage`. The stage validates the payload (a bad one goes to dead, never
-retried; the dispatcher already checks it, a stage run on its own checks again), calls the
-handler, and completes the job together with the handler's output jobs in one queue call. A
+run by a :class:`Stage`. The stage decodes the payload into its type
+(:func:`~finagent.domain.job_types.decode_payload`; a bad one goes to dead, never retried: the
+dispatcher already checks it, and the stage must decode it anyway), calls the handler with the
+typed payload, and completes the job together with the handler's output jobs in one queue call. A
 handler error fails the job with back-off (dead past ``max_attempts``). :class:`Chaos` injects
 seeded crashes (``finagent simulate --crash-rate``) before or after the handler: the actor dies
 holding the job; the dispatcher sees the crash (a lifecycle event) and fails the job it held
@@ -17,13 +18,14 @@ import random
 import time
 from typing import TYPE_CHECKING, Protocol, final
 
+from finagent.domain.job_types import PayloadError, decode_payload
 from finagent.domain.jobs import Job, JobStatus, LeaseLostError, NewJob
-from finagent.domain.pipeline import PayloadError, validate
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from actors import ActorContext
+    from finagent.domain.job_types import JobPayload
     from finagent.observability import Metrics
     from finagent.ports.queue import JobQueue
 
@@ -43,8 +45,12 @@ class JobHandler(Protocol):
         """Called at every (re)start of the actor, before the first job."""
         ...
 
-    async def handle(self, job: Job) -> Sequence[NewJob]:
-        """Do the job's work; the returned jobs are enqueued as the job completes."""
+    async def handle(self, job: Job, payload: JobPayload) -> Sequence[NewJob]:
+        """Do the job's work; the returned jobs are enqueued as the job completes.
+
+        ``payload`` is ``job.payload`` decoded; a handler that does not take its type raises
+        :class:`~finagent.domain.job_types.PayloadError` (the job goes to dead).
+        """
         ...
 
 
@@ -89,9 +95,7 @@ class Stage:
         metrics: Metrics | None = None,
         chaos: Chaos | None = None,
         stats: StageStats | None = None,
-        check: bool = True,
     ) -> None:
-        self._check = check
         self._handler = handler
         self._queue = queue
         self._now = now
@@ -113,17 +117,16 @@ class Stage:
         """Handle one leased job and settle it (complete, retry or dead)."""
         started = time.perf_counter()
         owner = job.lease_owner or ""
-        if self._check:
-            try:
-                validate(job.type, job.payload)
-            except PayloadError as exc:
-                log.error("job %s has a bad payload: %s", job.key, exc)
-                await self._fail(job, owner, str(exc), retryable=False)
-                return
+        try:
+            payload = decode_payload(job.type, job.payload)
+        except PayloadError as exc:
+            log.error("job %s has a bad payload: %s", job.key, exc)
+            await self._fail(job, owner, str(exc), retryable=False)
+            return
         try:
             if self._chaos is not None:
                 self._chaos.roll(job, "before")
-            outputs = list(await self._handler.handle(job))
+            outputs = list(await self._handler.handle(job, payload))
             if self._chaos is not None:
                 self._chaos.roll(job, "after")
         except InjectedCrash:

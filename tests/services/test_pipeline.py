@@ -11,16 +11,11 @@ import trio
 
 from finagent.adapters.sqlite.state import SqliteTradingStore, set_control
 from finagent.domain.errors import BrokerUnavailable
+from finagent.domain.job_types import ExecuteJob, PayloadError, ReportJob, decode_payload
 from finagent.domain.jobs import JobStatus, NewJob, QueuePolicy
 from finagent.domain.market import Session, Side
 from finagent.domain.orders import bracket_for
-from finagent.domain.pipeline import (
-    PayloadError,
-    decision_to_json,
-    execute_key,
-    session_to_json,
-    validate,
-)
+from finagent.domain.pipeline import execute_key, session_to_json
 from finagent.domain.planning import TradePlan
 from finagent.domain.risk import RiskDecision, TradingState
 from finagent.services.execution import Executor
@@ -40,7 +35,7 @@ PLAN = TradePlan(
 
 def _approved(quantity=100):
     decision = RiskDecision(PLAN.key, True, quantity, (), TradingState.ACTIVE)
-    return decision_to_json(SESSION, PLAN, decision)
+    return ExecuteJob(SESSION, PLAN, decision).encode()
 
 
 @asynccontextmanager
@@ -74,7 +69,7 @@ async def _claim_one(queue, job_type):
 )
 def test_payloads_that_do_not_fit_their_type_are_refused(job_type, payload):
     with pytest.raises(PayloadError):
-        validate(job_type, payload)
+        decode_payload(job_type, payload)
 
 
 async def test_a_bad_payload_goes_dead_at_once_without_retries(tmp_path):
@@ -88,6 +83,18 @@ async def test_a_bad_payload_goes_dead_at_once_without_retries(tmp_path):
     assert after.status is JobStatus.DEAD
     assert after.attempts == 1
     assert "missing field" in after.last_error
+
+
+async def test_a_job_routed_to_a_stage_that_does_not_take_its_type_goes_dead(tmp_path):
+    clock = FakeClock(OPEN)
+    async with _queue(tmp_path / "q.db", clock) as (queue, _):
+        executor = Executor(FakeBroker(clock), clock, TradingSwitch())
+        await queue.enqueue([ReportJob(SESSION).job("report:2025-01-06")])
+        job = await _claim_one(queue, "report")
+        await Stage(executor, queue, clock.timestamp).process(job)
+        after = await queue.get(job.id)
+    assert after.status is JobStatus.DEAD and after.attempts == 1
+    assert after.last_error == "execution does not take report jobs"
 
 
 async def test_execute_sends_once_and_a_rerun_adopts_the_broker_order(tmp_path):
@@ -167,7 +174,7 @@ class _Crashy:
     async def start(self):
         self.starts += 1
 
-    async def handle(self, job):
+    async def handle(self, job, payload):
         if job.key.startswith("flatten:poison") or (
             job.key.startswith("flatten:flaky") and job.attempts == 1
         ):
@@ -239,4 +246,5 @@ async def test_the_dispatcher_view_of_the_queue_passes_through_and_wakes_in_trio
         assert await view.extend(leased.id, "o") is True
         assert await view.complete(leased.id, "o") == []
         assert (await queue.get(job.id)).status is JobStatus.DONE
+        assert (await view.stats()).total(JobStatus.DONE) == 1
     assert actor_types({"a": "x", "b": "y", "c": "x"}) == {"x": ["a", "c"], "y": ["b"]}

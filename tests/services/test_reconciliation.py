@@ -50,8 +50,8 @@ class _Inner:
     async def start(self) -> None:
         self.started += 1
 
-    async def handle(self, job: Any) -> list[Any]:
-        self.jobs.append(job)
+    async def handle(self, job: Any, payload: Any) -> list[Any]:
+        self.jobs.append((job, payload))
         return []
 
 
@@ -73,7 +73,7 @@ async def test_reconciling_execution_starts_when_the_books_agree():
     assert inner.started == 1 and records.days == ["2025-01-06"]
     assert execution.last is not None and execution.last.consistent
     assert [o.client_order_id for o in execution.last.adopted] == [adopted.client_order_id]
-    assert await execution.handle("job") == [] and inner.jobs == ["job"]
+    assert await execution.handle("job", "payload") == [] and inner.jobs == [("job", "payload")]
 
 
 async def test_reconciling_execution_refuses_a_position_it_does_not_know():
