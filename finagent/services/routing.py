@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, final
 
 import trio
+from trio_util import periodic
 
 from finagent.domain.jobs import LeaseLostError
 from finagent.domain.pipeline import validate
@@ -187,9 +188,14 @@ def dispatcher_actor(
 
     async def gauges() -> None:
         assert metrics is not None
-        while True:
+        async for _ in periodic(stats_s):
             metrics.update_queue_gauges(await queue.stats())
-            await trio.sleep(stats_s)
+
+    async def loops() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(dispatcher.run)
+            if metrics is not None:
+                nursery.start_soon(gauges)
 
     async def run(ctx: ActorContext[object]) -> None:
         nonlocal registered
@@ -197,11 +203,7 @@ def dispatcher_actor(
             for actor, types in actor_types(routes).items():
                 dispatcher.register(actor, types, ctx.peer(actor), validate=check_payload)
             registered = True
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(dispatcher.run)
-            if metrics is not None:
-                nursery.start_soon(gauges)
-            await ctx.stopping.wait()
-            nursery.cancel_scope.cancel()
+        ctx.started()  # every stage's mailbox is registered: the claim loop can deliver
+        await ctx.background(loops)
 
     return run
