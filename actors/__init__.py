@@ -10,6 +10,7 @@ from actors.errors import (
     ActorError,
     AskTimeoutError,
     NoSuchActorError,
+    StartTimeoutError,
     SupervisorGaveUpError,
 )
 from actors.events import (
@@ -51,6 +52,7 @@ __all__ = [
     "Registry",
     "ReplyTo",
     "Restart",
+    "StartTimeoutError",
     "Strategy",
     "Supervisor",
     "SupervisorEscalated",

@@ -11,7 +11,7 @@ from actors.errors import ActorDeadError, NoSuchActorError
 from actors.mailbox import Inbox, Mailbox
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
 __all__ = ["ActorContext", "Registry"]
 
@@ -81,10 +81,23 @@ class ActorContext(Generic[M]):
         shutdown_timeout: seconds the actor gets to finish once `stopping` is set.
     """
 
-    __slots__ = ("_channels", "_registry", "inbox", "name", "shutdown_timeout", "stopping")
+    __slots__ = (
+        "_channels",
+        "_declare",
+        "_registry",
+        "inbox",
+        "name",
+        "shutdown_timeout",
+        "stopping",
+    )
 
     def __init__(
-        self, name: str, inbox: Inbox[M], registry: Registry, shutdown_timeout: float
+        self,
+        name: str,
+        inbox: Inbox[M],
+        registry: Registry,
+        shutdown_timeout: float,
+        declare: Callable[[], None],
     ) -> None:
         self.name = name
         self.inbox = inbox
@@ -92,6 +105,52 @@ class ActorContext(Generic[M]):
         self.shutdown_timeout = shutdown_timeout
         self._registry = registry
         self._channels = registry.channels
+        self._declare = declare
+
+    def started(self) -> None:
+        """Declare this incarnation ready, like `task_status.started()`; later calls do nothing.
+
+        The supervisor's start of this actor returns only then (or when the actor exits, or
+        when its `start_timeout` passes, which counts as a crash). `ActorStarted` is reported
+        now, not when the actor was spawned.
+        """
+        self._declare()
+
+    async def background(
+        self,
+        fn: Callable[..., Awaitable[object]],
+        *args: object,
+        declare_started: bool = False,
+    ) -> None:
+        """Run `fn(*args)` until it returns or the actor is asked to stop; then cancel it.
+
+        The idiom of an actor that serves something other than its inbox (a loop, a server).
+        With `declare_started`, `fn` is started as `nursery.start(fn, *args)` and the actor
+        declares itself started (`started()`) once `fn` calls `task_status.started()`.
+        `fn`'s exception is the actor's crash.
+        """
+        async with trio.open_nursery() as nursery:
+            scope = nursery.cancel_scope
+
+            async def body(
+                *, task_status: trio.TaskStatus[object] = trio.TASK_STATUS_IGNORED
+            ) -> None:
+                if declare_started:
+                    await fn(*args, task_status=task_status)
+                else:
+                    await fn(*args)
+                scope.cancel()  # `fn` returned: so does the actor
+
+            async def cancel_on_stop() -> None:
+                await self.stopping.wait()  # a graceful stop ends `fn` at once
+                scope.cancel()
+
+            nursery.start_soon(cancel_on_stop)
+            if declare_started:
+                await nursery.start(body)
+                self.started()
+            else:
+                nursery.start_soon(body)
 
     async def send(self, peer: str, msg: object) -> None:
         """Send `msg` to the actor named `peer`; waits while its mailbox is full (backpressure).
@@ -135,8 +194,14 @@ class ActorContext(Generic[M]):
 
 
 def new_context(
-    mailbox: Mailbox[object], registry: Registry, shutdown_timeout: float
+    mailbox: Mailbox[object],
+    registry: Registry,
+    shutdown_timeout: float,
+    declare: Callable[[], None],
 ) -> ActorContext[object]:
-    """A context with a fresh inbox for a new incarnation of the actor behind `mailbox`."""
+    """A context with a fresh inbox for a new incarnation of the actor behind `mailbox`.
+
+    `declare` is what `ctx.started()` calls: the supervisor's readiness hook.
+    """
     inbox = mailbox.open_inbox()
-    return ActorContext(mailbox.name, inbox, registry, shutdown_timeout)
+    return ActorContext(mailbox.name, inbox, registry, shutdown_timeout, declare)

@@ -1,8 +1,7 @@
-"""Request/reply: a one-shot reply slot awaited under a tree-wide timer."""
+"""Request/reply: the one-shot reply slot `ReplyTo`, awaited under a tree-wide timer."""
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
 import math
@@ -31,18 +30,18 @@ _SUCCEEDED = trio.lowlevel.Abort.SUCCEEDED
 
 @final
 class ReplyTo(Generic[R]):
-    """The reply address of one ask. Put it in the request as the field `reply_to`.
+    """A one-shot reply slot: the reply address of one request, awaited by one task.
 
-    `ask` makes a one-shot slot: the reply wakes the waiting asker directly, with no channel.
-    `ReplyTo(send_channel)` instead sends `(value, None)` or `(None, exc)` on a 1-slot channel.
+    Put it in a request message as the field `reply_to`. The callee answers with `reply(value)`
+    or `fail(exc)`; the waiting task (`await reply_to.wait()`) is woken directly with the value
+    or the exception, with no channel. A reply that comes before the waiter waits is kept.
+    A second reply, and a reply after the waiter left (cancelled or timed out), is dropped.
+    Used on the Trio thread only; `ask`, finagent's writer queue and its Redis transport share it.
     """
 
-    __slots__ = ("_channel", "_done", "_outcome", "_task")
+    __slots__ = ("_done", "_outcome", "_task")
 
-    def __init__(
-        self, channel: trio.MemorySendChannel[tuple[R | None, BaseException | None]] | None = None
-    ) -> None:
-        self._channel = channel
+    def __init__(self) -> None:
         self._done = False
         self._task: trio.lowlevel.Task | None = None
         self._outcome: outcome.Outcome[R] | None = None
@@ -53,36 +52,29 @@ class ReplyTo(Generic[R]):
         return self._done
 
     def reply(self, value: R) -> None:
-        """Answer the ask with `value`. Later replies are ignored."""
+        """Answer with `value`. Later replies are ignored."""
         self._put(outcome.Value(value))
 
     def fail(self, exc: BaseException) -> None:
-        """Answer the ask with an exception; the asker raises it."""
+        """Answer with an exception; the waiter raises it."""
         self._put(outcome.Error(exc))
 
     def _put(self, result: outcome.Outcome[R]) -> None:
         if self._done:
             return
         self._done = True
-        if self._task is not None:  # the asker is waiting: wake it with the result
+        if self._task is not None:  # the waiter is parked: wake it with the result
             task, self._task = self._task, None
             _reschedule(task, result)
-        elif self._channel is None:  # answered before the asker waits (or after it left)
+        else:  # answered before the waiter waits
             self._outcome = result
-        else:
-            error = result.error if isinstance(result, outcome.Error) else None
-            pair = (None, error) if error is not None else (result.unwrap(), None)
-            # A late reply is harmless: the asker may have closed its end, or it left the reply
-            # in the 1-slot buffer, which is garbage once both ends are dropped.
-            with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
-                self._channel.send_nowait(pair)
 
     def _abort(self, _: object) -> trio.lowlevel.Abort:
-        self._task = None  # the asker left (cancelled or timed out): a late reply is dropped
+        self._task = None  # the waiter left (cancelled or timed out): a late reply is dropped
         return _SUCCEEDED
 
     async def wait(self) -> R:
-        """Wait for the reply of a slot made by `ReplyTo()`; raise what the callee failed with."""
+        """Wait for the reply; raise what the callee failed with. Call once."""
         if self._outcome is not None:  # answered before we waited
             await trio.lowlevel.checkpoint()
             result, self._outcome = self._outcome, None

@@ -6,6 +6,7 @@ Exception
     ├── ActorDeadError         the peer's mailbox is closed, or it died while handling your ask
     ├── NoSuchActorError       no mailbox with that name in the tree (also a LookupError)
     ├── AskTimeoutError        no reply within the ask timeout (also a TimeoutError)
+    ├── StartTimeoutError      an actor did not declare started in time (also a TimeoutError)
     └── SupervisorGaveUpError  restart intensity exceeded; __cause__ is the last crash
 ```
 """
@@ -17,6 +18,7 @@ __all__ = [
     "ActorError",
     "AskTimeoutError",
     "NoSuchActorError",
+    "StartTimeoutError",
     "SupervisorGaveUpError",
 ]
 
@@ -35,6 +37,10 @@ class NoSuchActorError(ActorError, LookupError):
 
 class AskTimeoutError(ActorError, TimeoutError):
     """An ask got no reply within its timeout."""
+
+
+class StartTimeoutError(ActorError, TimeoutError):
+    """An actor did not call `ctx.started()` within its `start_timeout`: a crash at start."""
 
 
 class SupervisorGaveUpError(ActorError):

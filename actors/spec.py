@@ -60,6 +60,8 @@ class ChildSpec(Generic[M]):
     """An actor child: its name (also its mailbox's), what to run, and how to restart it.
 
     `factory` is called with a fresh `ActorContext[M]` on every (re)start, e.g. `Planner(...).run`.
+    The actor declares itself ready with `ctx.started()`; if it has not within `start_timeout`
+    seconds, it is cancelled and that counts as a crash (`StartTimeoutError`).
     """
 
     name: str
@@ -67,9 +69,10 @@ class ChildSpec(Generic[M]):
     restart: Restart = Restart.PERMANENT
     shutdown_timeout: float = 5.0
     mailbox_size: int | float = 64
+    start_timeout: float = 30.0
 
     def __post_init__(self) -> None:
-        if self.shutdown_timeout < 0 or self.mailbox_size < 0:
+        if self.shutdown_timeout < 0 or self.mailbox_size < 0 or self.start_timeout <= 0:
             raise ValueError(f"invalid child spec {self.name!r}")
 
 

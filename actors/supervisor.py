@@ -19,7 +19,7 @@ import trio
 
 from actors.actor import Registry, new_context
 from actors.ask import DEFAULT_ASK_TIMEOUT, ReplyTo, ask_via, fail_pending
-from actors.errors import NoSuchActorError, SupervisorGaveUpError
+from actors.errors import NoSuchActorError, StartTimeoutError, SupervisorGaveUpError
 from actors.events import (
     ActorExited,
     ActorRestarted,
@@ -41,6 +41,8 @@ __all__ = ["Supervisor", "open_supervisor", "run_supervisor"]
 R = TypeVar("R")
 Rng = Callable[[], float]
 
+_KEY = object()  # only this module's factories hold it: see `Supervisor.__init__`
+
 
 class _Child:
     """Book-keeping for one child spec across its incarnations."""
@@ -50,6 +52,7 @@ class _Child:
         "graceful",
         "incarnation",
         "mailbox",
+        "ready",
         "running",
         "scope",
         "spec",
@@ -63,10 +66,24 @@ class _Child:
         self.mailbox = mailbox
         self.incarnation = 0
         self.running = False
+        self.ready = False  # this incarnation declared started (reset by every restart)
         self.stopping = False
         self.scope = trio.CancelScope()
         self.done = trio.Event()
         self.graceful: Callable[[], None] = self.scope.cancel
+
+
+@final
+class _Declared:
+    """A `trio.TaskStatus` that calls `on_started`: a nested supervisor's readiness."""
+
+    __slots__ = ("_on_started",)
+
+    def __init__(self, on_started: Callable[[object], None]) -> None:
+        self._on_started = on_started
+
+    def started(self, value: object = None) -> None:
+        self._on_started(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,17 +93,47 @@ class _Exit:
     exc: Exception | None
 
 
+@final
+class _Start:
+    """An incarnation's `task_status`, reported at most once (declared, or exited first)."""
+
+    __slots__ = ("_status", "reported")
+
+    def __init__(self, status: trio.TaskStatus[Any]) -> None:
+        self._status = status
+        self.reported = False
+
+    def started(self, value: object = None) -> None:
+        if not self.reported:
+            self.reported = True
+            self._status.started(value)
+
+
 def _wants_restart(restart: Restart, exc: Exception | None) -> bool:
     return restart is Restart.PERMANENT or (restart is Restart.TRANSIENT and exc is not None)
 
 
 @final
 class Supervisor:
-    """A running supervisor; the handle `run_supervisor` hands back once all children started."""
+    """A running supervisor; the handle `run_supervisor` hands back once all children started.
+
+    Made only by `open_supervisor` / `run_supervisor` (and by a parent for a nested one).
+    """
 
     def __init__(
-        self, spec: SupervisorSpec, registry: Registry, observer: Observer, rng: Rng, nested: bool
+        self,
+        spec: SupervisorSpec,
+        registry: Registry,
+        observer: Observer,
+        rng: Rng,
+        nested: bool,
+        *,
+        key: object = None,
     ) -> None:
+        # A supervisor built by hand would have no registry of mailboxes, no ask timer and no
+        # parent nursery: refuse it rather than let it half work.
+        if key is not _KEY:
+            raise TypeError("a Supervisor is made by open_supervisor or run_supervisor")
         self.spec = spec
         self.name = spec.name
         self._registry = registry
@@ -234,52 +281,75 @@ class Supervisor:
         child.scope = scope = trio.CancelScope()
         child.done = done = trio.Event()
         child.graceful = scope.cancel
-        child.running, child.stopping = True, False
+        child.running, child.stopping, child.ready = True, False, False
+        start = _Start(task_status)
         exc: Exception | None = None
         reason = ExitReason.SHUTDOWN
         try:
             with scope:
                 if delay > 0:
-                    task_status.started()
-                    task_status = trio.TASK_STATUS_IGNORED
+                    start.started()  # the back-off must not hold up the supervisor's loop
                     await trio.sleep(delay)
                 try:
-                    await self._invoke(child, task_status)
+                    await self._invoke(child, start)
                     reason = ExitReason.NORMAL
                 except Exception as e:
                     exc, reason = e, ExitReason.ERROR
         finally:
-            child.running = False
+            child.running = child.ready = False
             done.set()
         if child.stopping:
             reason = ExitReason.SHUTDOWN
         self._emit(ActorExited(child.spec.name, reason, exc))
         if not child.stopping:
             self._exits_in.send_nowait(_Exit(child, incarnation, exc))
+        start.started()  # exited before it declared: its start is over; the exit is handled
 
-    async def _invoke(self, child: _Child, task_status: trio.TaskStatus[Any]) -> None:
+    async def _invoke(self, child: _Child, start: _Start) -> None:
         spec = child.spec
         if isinstance(spec, SupervisorSpec):
-            nested = Supervisor(spec, self._registry, self._observer, self._rng, nested=True)
+            nested = Supervisor(
+                spec, self._registry, self._observer, self._rng, nested=True, key=_KEY
+            )
             child.graceful = nested.request_stop
-            await nested.run(task_status=task_status)
+
+            def nested_started(value: object) -> None:
+                child.ready = True
+                start.started(value)
+
+            await nested.run(task_status=_Declared(nested_started))
             return
         assert child.mailbox is not None
-        ctx = new_context(child.mailbox, self._registry, spec.shutdown_timeout)
+        # Until the actor declares started, this scope holds its start deadline.
+        deadline = trio.CancelScope(deadline=trio.current_time() + spec.start_timeout)
+        incarnation = child.incarnation
+
+        def declare() -> None:
+            if child.ready or child.incarnation != incarnation or not child.running:
+                return  # already declared, or a stale context of an incarnation that ended
+            deadline.deadline = math.inf
+            child.ready = True
+            self._emit(ActorStarted(spec.name))
+            start.started()
+
+        ctx = new_context(child.mailbox, self._registry, spec.shutdown_timeout, declare)
 
         def graceful() -> None:
             ctx.stopping.set()
             ctx.inbox.close()
 
         child.graceful = graceful
-        self._emit(ActorStarted(spec.name))
-        task_status.started()
         try:
-            await spec.factory(ctx)
+            with deadline:
+                await spec.factory(ctx)
         finally:
             ctx.inbox.close()
             # The message being handled when the actor stopped is lost; fail its ask if any.
             fail_pending(ctx.inbox.current, spec.name)
+        if deadline.cancelled_caught:
+            raise StartTimeoutError(
+                f"{spec.name!r} did not declare started within {spec.start_timeout} s"
+            )
 
     async def _stop_children(self, group: list[_Child]) -> None:
         for child in reversed(group):
@@ -334,7 +404,12 @@ async def run_supervisor(
     registry = Registry()
     _register(spec, registry, set())
     supervisor = Supervisor(
-        spec, registry, observer or NullObserver(), rng or random.Random().random, nested=False
+        spec,
+        registry,
+        observer or NullObserver(),
+        rng or random.Random().random,
+        nested=False,
+        key=_KEY,
     )
     failure: SupervisorGaveUpError | None = None
     async with trio.open_nursery() as nursery:

@@ -36,9 +36,7 @@ def watchdog_factory(
     """The watchdog as a child actor: `ChildSpec("watchdog", watchdog_factory(obs), ...)`."""
 
     async def watchdog(ctx: ActorContext[object]) -> None:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(run_watchdog, observer, interval, ctx.name)
-            await ctx.stopping.wait()  # a graceful stop ends it at once
-            nursery.cancel_scope.cancel()
+        ctx.started()  # nothing to prepare: it measures from its first tick
+        await ctx.background(run_watchdog, observer, interval, ctx.name)
 
     return watchdog

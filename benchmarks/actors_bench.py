@@ -63,6 +63,7 @@ def _percentile(samples: list[float], q: float) -> float:
 
 def _stage(name: str, nxt: str) -> ChildSpec[object]:
     async def forward(ctx: ActorContext[object]) -> None:
+        ctx.started()
         async for msg in ctx.inbox:
             await ctx.send(nxt, msg)
 
@@ -75,6 +76,7 @@ async def _runtime_chain(messages: int, batch: int) -> float:
     count = 0
 
     async def sink(ctx: ActorContext[object]) -> None:
+        ctx.started()
         nonlocal count
         async for msg in ctx.inbox:
             count += len(msg.items) if isinstance(msg, _Batch) else 1
@@ -131,6 +133,7 @@ async def _plain_chain(messages: int) -> float:
 
 async def _runtime_asks(asks: int) -> list[float]:
     async def echo(ctx: ActorContext[_Echo]) -> None:
+        ctx.started()
         async for msg in ctx.inbox:
             msg.reply_to.reply(msg.value)
 
@@ -172,6 +175,7 @@ async def _restarts(n: int) -> list[float]:
     running = trio.Event()
 
     async def fragile(ctx: ActorContext[_Crash]) -> None:
+        ctx.started()
         if raised_at:
             samples.append((time.perf_counter() - raised_at) * 1e6)
         running.set()

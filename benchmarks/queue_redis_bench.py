@@ -238,7 +238,7 @@ def run_redis_queue_bench(
 ) -> dict[str, Any]:
     """Publish latency and full-cycle throughput with 1 and 4 worker processes, and rq.
 
-    With ``sqlite_dir`` the SQLite bench (``finagent.bench.queue``) runs in the same call,
+    With ``sqlite_dir`` the SQLite bench (``benchmarks.queue_bench``) runs in the same call,
     its figures prefixed ``sqlite_``, for a side-by-side table.
     """
     producers = max(1, producers)

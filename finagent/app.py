@@ -32,6 +32,7 @@ from finagent.domain.job_types import JobType
 from finagent.domain.schedule import EntryValues, ScheduleError, apply_at_overrides
 from finagent.observability import (
     ActorObserver,
+    ActorReadiness,
     Metrics,
     Readiness,
     configure_logging,
@@ -171,6 +172,22 @@ def _supervisor_spec(
     )
 
 
+def _declared_readiness(observer: CountingObserver, parts: Parts, *, scheduler: bool) -> Readiness:
+    """/readyz from what the actors declared (``ctx.started()``), never from having spawned them.
+
+    recovery: the writer recovered leases, the stages recovered (execution reconciled with the
+    broker), the dispatcher routes and the trading state is loaded; db_writable: the writer
+    serves; scheduler: armed (caught up), or contending for the leader lock on Redis.
+    """
+    owners = {"recovery": ["persistence", "dispatcher", "trading_watch", *parts.stages]}
+    if scheduler:
+        owners["scheduler"] = ["scheduler"]
+    owners["db_writable"] = ["persistence"]
+    readiness = Readiness(owners)
+    observer.listen(ActorReadiness(readiness, owners).on_event)
+    return readiness
+
+
 async def run_daemon(
     settings: Settings,
     options: DaemonOptions = DaemonOptions(),
@@ -185,7 +202,6 @@ async def run_daemon(
     stop = stop if stop is not None else trio.Event()
     metrics = Metrics(__version__, process_collectors=not options.inline)
     observer = CountingObserver(ActorObserver(metrics))
-    readiness = Readiness()
     worker = not options.scheduler
     log.info(
         "finagent %s %s starting (feed=%s, broker=%s, queue=%s%s)",
@@ -202,6 +218,7 @@ async def run_daemon(
         open_parts(settings, options, metrics, entries) as parts,
         trio.open_nursery() as nursery,
     ):
+        readiness = _declared_readiness(observer, parts, scheduler=not worker)
         port: int | None = None
         if settings.metrics.enabled and not options.inline:
             port = await nursery.start(
@@ -214,8 +231,6 @@ async def run_daemon(
         observer.listen(parts.dispatcher.on_event)  # a crashed stage fails the job it held
         spec = _supervisor_spec(settings, observer, parts, scheduler=not worker)
         async with open_supervisor(spec, observer, parts.rng) as tree:
-            for check in ("recovery", "scheduler", "db_writable"):
-                readiness.set(check)
             log.info("supervision tree '%s' running", tree.name)
             if options.probe is not None:
                 options.probe.attach(parts, observer)

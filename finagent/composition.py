@@ -223,10 +223,7 @@ def _persistence(
     writer: JobWriter, receive: trio.MemoryReceiveChannel[WriteRequest]
 ) -> Callable[[ActorContext[object]], Coroutine[Any, Any, None]]:
     async def persistence(ctx: ActorContext[object]) -> None:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(writer.serve, receive)
-            await ctx.stopping.wait()
-            nursery.cancel_scope.cancel()
+        await ctx.background(writer.serve, receive, ctx.started)  # started: after recovery
 
     return persistence
 

@@ -12,6 +12,7 @@ import logging
 import time
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, final
 
 import trio
@@ -140,6 +141,8 @@ def leader_actor(
                 nursery.cancel_scope.cancel()
 
             log.info("scheduler: contending for the leader lock %s", name)
+            # Following is a ready state; as leader, the scheduler's own declaration is a no-op.
+            ctx.started()
             nursery.start_soon(contend)
             await ctx.stopping.wait()
             if not leading:  # a follower has nothing to finish; a leader's body sees stopping
@@ -154,11 +157,7 @@ def housekeeping_actor(
     """Expired leases back to pending and done jobs pruned, every ``every_s`` (any process)."""
 
     async def run(ctx: ActorContext[object]) -> None:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(
-                lambda: queue.run_housekeeping(every_s=every_s, retain_done_s=retain_done_s)
-            )
-            await ctx.stopping.wait()
-            nursery.cancel_scope.cancel()
+        chores = partial(queue.run_housekeeping, every_s=every_s, retain_done_s=retain_done_s)
+        await ctx.background(chores, declare_started=True)
 
     return run

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from finagent.observability.health import DEFAULT_CHECKS, Readiness
+from finagent.observability.health import DEFAULT_CHECKS, ActorReadiness, Readiness
 from finagent.observability.logs import (
     configure_logging,
     current_log_context,
@@ -16,6 +16,7 @@ __all__ = [
     "DEFAULT_CHECKS",
     "TRADING_STATES",
     "ActorObserver",
+    "ActorReadiness",
     "Metrics",
     "Readiness",
     "configure_logging",

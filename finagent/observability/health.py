@@ -1,13 +1,17 @@
-"""Readiness: named boolean checks the application flips as it comes up (or degrades)."""
+"""Readiness: named boolean checks, flipped by what the actors declare (or by live checks)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, final
+
+from actors.events import ActorExited, ActorStarted
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
-__all__ = ["DEFAULT_CHECKS", "Readiness"]
+    from actors.events import LifecycleEvent
+
+__all__ = ["DEFAULT_CHECKS", "ActorReadiness", "Readiness"]
 
 DEFAULT_CHECKS: Final = ("recovery", "scheduler", "db_writable")
 """Recovery done, scheduler armed, database writable: what /readyz waits for by default."""
@@ -47,3 +51,33 @@ class Readiness:
     def snapshot(self) -> dict[str, bool]:
         """A copy of every check and its state."""
         return dict(self._checks)
+
+
+@final
+class ActorReadiness:
+    """Observer listener: each check passes while every actor behind it has declared started.
+
+    An actor counts from its `ActorStarted` (reported when it calls `ctx.started()`, not when
+    it was spawned) until its next `ActorExited`: a restarted actor fails its checks until
+    the new incarnation declares again, and a stopping daemon goes not ready.
+
+    Args:
+        readiness: the checks to flip.
+        owners: check name -> the actors it waits for.
+    """
+
+    def __init__(self, readiness: Readiness, owners: Mapping[str, Iterable[str]]) -> None:
+        self._readiness = readiness
+        self._owners = {check: frozenset(actors) for check, actors in owners.items()}
+        self._declared: set[str] = set()
+
+    def on_event(self, event: LifecycleEvent) -> None:
+        """Track declarations and exits; re-evaluate the checks."""
+        if isinstance(event, ActorStarted):
+            self._declared.add(event.name)
+        elif isinstance(event, ActorExited):
+            self._declared.discard(event.name)
+        else:
+            return
+        for check, actors in self._owners.items():
+            self._readiness.set(check, actors <= self._declared)

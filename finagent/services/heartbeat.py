@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, final
 
-import trio
+from trio_util import periodic
 
 if TYPE_CHECKING:
     from actors import ActorContext
@@ -25,14 +25,11 @@ class Heartbeat:
 
     async def run(self, ctx: ActorContext[object]) -> None:
         """Beat once at start, then every interval, until asked to stop."""
-        started = trio.current_time()
-        while not ctx.stopping.is_set():
+        ctx.started()
+        await ctx.background(self._beat, ctx.name)
+
+    async def _beat(self, name: str) -> None:
+        # periodic: a beat that was late (a busy loop) does not push the later ones back
+        async for up, _ in periodic(self._interval_s):
             self.beats += 1
-            log.info(
-                "heartbeat %d (up %.0f s)",
-                self.beats,
-                trio.current_time() - started,
-                extra={"actor": ctx.name},
-            )
-            with trio.move_on_after(self._interval_s):
-                await ctx.stopping.wait()
+            log.info("heartbeat %d (up %.0f s)", self.beats, up, extra={"actor": name})

@@ -34,7 +34,7 @@ from finagent.ports.queue import (
     Requeue,
     StoreOp,
 )
-from finagent.services.persistent_queue import PersistentJobQueue, ReplyAddress, WriteRequest
+from finagent.services.persistent_queue import PersistentJobQueue, WriteRequest
 from finagent.services.writer_thread import StoreThread
 
 if TYPE_CHECKING:
@@ -46,7 +46,6 @@ __all__ = [
     "CommitNote",
     "JobWriter",
     "PersistentJobQueue",
-    "ReplyAddress",
     "WriteRequest",
 ]
 
@@ -142,19 +141,26 @@ class JobWriter:
         self._listeners.append(listener)
 
     async def run(self, ctx: ActorContext[WriteRequest]) -> None:
-        """Actor body: recover once per process, then serve the mailbox."""
-        await self.serve(ctx.inbox)
+        """Actor body: recover once per process, declare started, then serve the mailbox."""
+        await self.serve(ctx.inbox, ctx.started)
 
     async def serve(
-        self, inbox: Inbox[WriteRequest] | trio.MemoryReceiveChannel[WriteRequest]
+        self,
+        inbox: Inbox[WriteRequest] | trio.MemoryReceiveChannel[WriteRequest],
+        ready: Callable[[], None] = lambda: None,
     ) -> None:
-        """Group-commit loop over ``inbox``; on first start, orphaned leases go back to pending."""
+        """Group-commit loop over ``inbox``; on first start, orphaned leases go back to pending.
+
+        ``ready`` is called once recovery is done (``ctx.started`` for an actor): from then on
+        the store is writable and no lease of an earlier process is left running.
+        """
         thread = None if self._inline else StoreThread()
         try:
             if not self._started:
                 self._started = True
                 ids = cast("list[int]", (await self._apply([Recover(orphans=True)], thread))[0])
                 log.info("recovered %d running job(s) left by an earlier process", len(ids))
+            ready()  # also after a restart: recovery is once per process, not per incarnation
             if thread is None:
                 async for first in inbox:
                     self._commit(self._batch(first, inbox))

@@ -1,16 +1,15 @@
 """``PersistentJobQueue``: the JobQueue port over the job writer's mailbox.
 
 Every call is one ``WriteRequest`` to the single writer (``finagent.services.persistence``),
-answered through a one-shot reply slot after the batch holding it committed: durable when the
-call returns.
+answered through a one-shot reply slot (``actors.ReplyTo``) after the batch holding it
+committed: durable when the call returns.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, cast, final
+from typing import TYPE_CHECKING, Any, cast, final
 
-import outcome
 import trio
 import trio.lowlevel
 
@@ -35,24 +34,7 @@ if TYPE_CHECKING:
 
     from finagent.domain.jobs import Job, NewJob, QueueStats
 
-__all__ = ["PersistentJobQueue", "ReplyAddress", "WriteRequest"]
-
-
-class ReplyAddress(Protocol):
-    """Where the writer sends one result: ``actors.ReplyTo`` or the queue's own one-shot slot."""
-
-    @property
-    def done(self) -> bool:
-        """True once a reply or a failure was sent."""
-        ...
-
-    def reply(self, value: Any) -> None:
-        """Answer with ``value``."""
-        ...
-
-    def fail(self, exc: BaseException) -> None:
-        """Answer with an error; the asker raises it."""
-        ...
+__all__ = ["PersistentJobQueue", "WriteRequest"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,57 +42,7 @@ class WriteRequest:
     """One store operation and where to send its result."""
 
     op: StoreOp
-    reply_to: ReplyTo[Any] | ReplyAddress
-
-
-@final
-class _Slot:
-    """A one-shot reply slot: parks the asking task, the writer reschedules it with the result.
-
-    The same contract as a 1-slot memory channel per ask, at a fraction of the cost (no channel
-    objects, no extra scheduler round trips). Used on the Trio thread only. A reply to an asker
-    that was cancelled meanwhile is dropped, as a reply into a closed channel would be.
-    """
-
-    __slots__ = ("_parked", "_result", "_task", "done")
-
-    def __init__(self) -> None:
-        self._task = trio.lowlevel.current_task()
-        self._parked = False
-        self._result: outcome.Outcome[Any] | None = None
-        self.done = False
-
-    def reply(self, value: Any) -> None:
-        """Answer the ask with ``value``."""
-        self._put(outcome.Value(value))
-
-    def fail(self, exc: BaseException) -> None:
-        """Answer the ask with an error."""
-        self._put(outcome.Error(exc))
-
-    def _put(self, result: outcome.Outcome[Any]) -> None:
-        if self.done:
-            return
-        self.done = True
-        if self._parked:
-            self._parked = False
-            trio.lowlevel.reschedule(self._task, result)
-        else:
-            self._result = result
-
-    async def wait(self) -> Any:
-        """The result: at once if it is already here (after a checkpoint), else parked."""
-        if self._result is not None:
-            await trio.lowlevel.checkpoint()
-            return self._result.unwrap()
-        self._parked = True
-
-        def abort(_: Any) -> trio.lowlevel.Abort:
-            self._parked = False
-            self.done = True  # a late reply is dropped
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        return await trio.lowlevel.wait_task_rescheduled(abort)
+    reply_to: ReplyTo[Any]
 
 
 @final
@@ -122,7 +54,8 @@ class PersistentJobQueue:
 
     async def _ask(self, op: StoreOp) -> Any:
         await trio.lowlevel.checkpoint_if_cancelled()  # a cancelled caller sends nothing
-        slot = _Slot()
+        # The one-shot slot, not a 1-slot channel per call: the writer wakes this task directly.
+        slot: ReplyTo[Any] = ReplyTo()
         request = WriteRequest(op, slot)
         try:
             try:

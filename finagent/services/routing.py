@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, final
 
 import trio
+from trio_util import periodic
 
 from finagent.domain.job_types import JobType, decode_payload
 from finagent.domain.jobs import LeaseLostError
@@ -193,9 +194,14 @@ def dispatcher_actor(
 
     async def gauges() -> None:
         assert metrics is not None
-        while True:
+        async for _ in periodic(stats_s):
             metrics.update_queue_gauges(await queue.stats())
-            await trio.sleep(stats_s)
+
+    async def loops() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(dispatcher.run)
+            if metrics is not None:
+                nursery.start_soon(gauges)
 
     async def run(ctx: ActorContext[object]) -> None:
         nonlocal registered
@@ -203,11 +209,7 @@ def dispatcher_actor(
             for actor, types in actor_types(routes).items():
                 dispatcher.register(actor, types, ctx.peer(actor), validate=check_payload)
             registered = True
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(dispatcher.run)
-            if metrics is not None:
-                nursery.start_soon(gauges)
-            await ctx.stopping.wait()
-            nursery.cancel_scope.cancel()
+        ctx.started()  # every stage's mailbox is registered: the claim loop can deliver
+        await ctx.background(loops)
 
     return run

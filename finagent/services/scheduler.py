@@ -101,11 +101,8 @@ class Scheduler:
         Stopping mid-firing is safe: the cursor is saved only after a firing was handled,
         and a re-enqueue after restart is deduplicated by its key.
         """
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self.serve)
-            await ctx.stopping.wait()
-            log.info("scheduler stopping", extra={"actor": ctx.name})
-            nursery.cancel_scope.cancel()
+        await ctx.background(self.serve, declare_started=True)  # started: caught up, armed
+        log.info("scheduler stopping", extra={"actor": ctx.name})
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Catch up on missed firings, report started, then fire entries until cancelled."""

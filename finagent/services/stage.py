@@ -106,6 +106,7 @@ class Stage:
     async def run(self, ctx: ActorContext[Job]) -> None:
         """Actor body: start the handler, then serve jobs until the inbox ends."""
         await self.start()
+        ctx.started()  # the handler recovered (execution reconciled with the broker)
         async for job in ctx.inbox:
             await self.process(job)
 

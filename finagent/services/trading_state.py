@@ -92,6 +92,7 @@ class TradingWatch:
         next_account = 0.0
         while not ctx.stopping.is_set():
             await self.poll()
+            ctx.started()  # the trading state is loaded (the first poll; later calls: no-op)
             now = trio.current_time()
             if now >= next_account:
                 next_account = now + self._account_s
@@ -142,15 +143,10 @@ class WriterRecords:
         self._mailbox = mailbox
 
     async def _ask(self, op: TradingOp) -> Any:
-        send, receive = trio.open_memory_channel[tuple[Any, BaseException | None]](1)
-        with receive:
-            # The writer's store handles trading ops next to StoreOp (SqliteTradingStore).
-            request = WriteRequest(cast("StoreOp", op), ReplyTo(send))
-            await self._mailbox.send(request)
-            value, exc = await receive.receive()
-        if exc is not None:
-            raise exc
-        return value
+        reply_to: ReplyTo[Any] = ReplyTo()
+        # The writer's store handles trading ops next to StoreOp (SqliteTradingStore).
+        await self._mailbox.send(WriteRequest(cast("StoreOp", op), reply_to))
+        return await reply_to.wait()
 
     async def control(self) -> Control:
         """The control row."""

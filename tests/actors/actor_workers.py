@@ -40,6 +40,7 @@ class Worker:
     seen: list[int] = field(default_factory=list)
 
     async def run(self, ctx: ActorContext[object]) -> None:
+        ctx.started()
         self.starts += 1
         async for msg in ctx.inbox:
             match msg:

@@ -1,4 +1,4 @@
-"""The ask machinery: one-shot reply slots, channel replies, the tree's timer and its heap."""
+"""The ask machinery: one-shot reply slots, the tree's timer and its heap."""
 
 from __future__ import annotations
 
@@ -30,21 +30,33 @@ class Hold:
     reply_to: ReplyTo[int]
 
 
-async def test_reply_to_over_a_channel_sends_pairs_and_drops_late_replies():
-    send, receive = trio.open_memory_channel[tuple[int | None, BaseException | None]](1)
-    ok: ReplyTo[int] = ReplyTo(send)
+async def test_reply_slot_keeps_the_first_answer_and_drops_late_replies(autojump_clock):
+    ok: ReplyTo[int] = ReplyTo()
     ok.reply(1)
     ok.reply(2)  # a double reply is ignored
     assert ok.done
-    assert await receive.receive() == (1, None)
+    assert await ok.wait() == 1
     err = ValueError("no")
-    failed: ReplyTo[int] = ReplyTo(send)
+    failed: ReplyTo[int] = ReplyTo()
     failed.fail(err)
-    assert await receive.receive() == (None, err)
-    receive.close()
-    late: ReplyTo[int] = ReplyTo(send)
-    late.reply(3)  # the asker closed its end: dropped
+    with pytest.raises(ValueError) as raised:
+        await failed.wait()
+    assert raised.value is err
+    late: ReplyTo[int] = ReplyTo()
+    with trio.move_on_after(1):
+        await late.wait()
+    assert not late.done
+    late.reply(3)  # the waiter left: dropped
     assert late.done
+
+
+async def test_reply_slot_wakes_a_parked_waiter(autojump_clock):
+    slot: ReplyTo[str] = ReplyTo()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(slot.wait)
+        await trio.testing.wait_all_tasks_blocked()
+        slot.reply("x")
+    assert slot.done
 
 
 async def test_a_reply_before_the_asker_waits_is_returned(autojump_clock):
@@ -57,6 +69,7 @@ async def test_a_reply_before_the_asker_waits_is_returned(autojump_clock):
         return Hold(reply_to)
 
     async def ignore(ctx: ActorContext[Hold]) -> None:
+        ctx.started()
         async for _ in ctx.inbox:
             pass
 
@@ -68,6 +81,7 @@ async def test_a_reply_before_the_asker_waits_is_returned(autojump_clock):
 
 async def test_unknown_peer_asks_raise_no_such_actor(autojump_clock):
     async def caller(ctx: ActorContext[object]) -> None:
+        ctx.started()
         with pytest.raises(NoSuchActorError):
             await ctx.ask("nobody", Ping)
         done.set()
@@ -97,6 +111,7 @@ async def test_a_cancelled_asker_leaves_cleanly_and_late_replies_are_dropped(aut
     holder: list[ReplyTo[int]] = []
 
     async def hoarder(ctx: ActorContext[Hold]) -> None:
+        ctx.started()
         async for msg in ctx.inbox:
             holder.append(msg.reply_to)
 
@@ -134,6 +149,7 @@ async def test_the_timer_heap_drops_answered_asks_and_keeps_pending_ones(autojum
 
 async def test_the_timer_heap_stays_small_under_a_steady_ask_rate(autojump_clock):
     async def echo(ctx: ActorContext[Hold]) -> None:
+        ctx.started()
         async for msg in ctx.inbox:
             msg.reply_to.reply(1)
 

@@ -43,6 +43,7 @@ class Ignore:
 
 
 async def calculator(ctx: ActorContext[Div | Ignore]) -> None:
+    ctx.started()
     async for msg in ctx.inbox:
         match msg:
             case Div(a, b, reply_to):
@@ -91,6 +92,7 @@ async def test_ask_into_a_full_mailbox_times_out_while_sending(autojump_clock):
     holder: list[ReplyTo[int]] = []
 
     async def late(ctx: ActorContext[Ignore]) -> None:
+        ctx.started()
         await trio.sleep(10)  # mailbox size 0: nobody receives before t=10
         async for msg in ctx.inbox:
             holder.append(msg.reply_to)
@@ -112,6 +114,7 @@ async def test_asks_still_waiting_fail_when_the_tree_stops(autojump_clock):
     outcomes: list[BaseException] = []
 
     async def hoarder(ctx: ActorContext[Ignore]) -> None:
+        ctx.started()
         async for msg in ctx.inbox:
             holder.append(msg.reply_to)  # keeps the ask to answer later, then never does
 
@@ -136,6 +139,7 @@ async def test_ask_to_an_actor_that_crashes_on_it_fails_fast(autojump_clock):
         reply_to: ReplyTo[int]
 
     async def bomb(ctx: ActorContext[Boom]) -> None:
+        ctx.started()
         async for _ in ctx.inbox:
             raise RuntimeError("bomb")
 
@@ -150,6 +154,7 @@ async def test_queued_asks_fail_when_the_tree_stops(autojump_clock):
     gate = trio.Event()
 
     async def slow(ctx: ActorContext[Ping]) -> None:
+        ctx.started()
         await gate.wait()
 
     outcomes: list[BaseException] = []
@@ -178,6 +183,7 @@ async def test_queued_asks_fail_when_the_tree_stops(autojump_clock):
 
 async def test_unknown_peer(autojump_clock):
     async def caller(ctx: ActorContext[object]) -> None:
+        ctx.started()
         with pytest.raises(NoSuchActorError):
             await ctx.send("nobody", Note(1))
         with pytest.raises(NoSuchActorError):
@@ -210,6 +216,7 @@ async def test_peers_talk_by_name_with_backpressure(autojump_clock):
     sent: list[float] = []
 
     async def producer(ctx: ActorContext[object]) -> None:
+        ctx.started()
         for i in range(4):
             if i == 2:  # the mailbox (size 2) is full and the consumer still asleep
                 with pytest.raises(trio.WouldBlock):
@@ -220,6 +227,7 @@ async def test_peers_talk_by_name_with_backpressure(autojump_clock):
         await trio.sleep_forever()
 
     async def consumer(ctx: ActorContext[object]) -> None:
+        ctx.started()
         await trio.sleep(10)  # slow start: the producer must wait for room
         async for msg in ctx.inbox:
             match msg:

@@ -61,6 +61,7 @@ def test_random_crash_schedules_follow_the_intensity_rule(
     runs: list[int] = []
 
     async def child(ctx: ActorContext[Ping]) -> None:
+        ctx.started()
         k = len(runs)
         runs.append(k)
         if k < len(schedule):

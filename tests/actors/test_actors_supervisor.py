@@ -205,6 +205,7 @@ async def test_intensity_exceeded_stops_children_and_raises(autojump_clock, obse
 
 async def test_escalation_through_two_nested_levels(autojump_clock, observer):
     async def always_crash(ctx: ActorContext[object]) -> None:
+        ctx.started()
         raise ValueError("leaf")
 
     sibling = Worker("sibling")
@@ -242,6 +243,7 @@ async def test_shutdown_timeout_then_cancel(autojump_clock):
     cancelled = []
 
     async def stubborn(ctx: ActorContext[object]) -> None:
+        ctx.started()
         try:
             await trio.sleep_forever()
         except trio.Cancelled:
@@ -249,6 +251,7 @@ async def test_shutdown_timeout_then_cancel(autojump_clock):
             raise
 
     async def tidy(ctx: ActorContext[object]) -> None:
+        ctx.started()
         await ctx.stopping.wait()
         await trio.sleep(1)  # finishes within its shutdown timeout
 

@@ -13,6 +13,7 @@ import redis
 import trio
 import trio.testing
 
+from actors import ChildSpec, SupervisorSpec, open_supervisor
 from finagent.adapters.clocks import VirtualClock
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.adapters.redis.queue import open_redis_queue
@@ -91,6 +92,10 @@ def test_worker_refuses_the_sqlite_backend(tmp_path: Path) -> None:
 class _Ctx:
     name: str = "scheduler"
     stopping: trio.Event = field(default_factory=trio.Event)
+    declared: int = 0
+
+    def started(self) -> None:
+        self.declared += 1
 
 
 async def test_only_one_leader_runs_the_body_and_a_follower_stops_at_once(
@@ -118,6 +123,7 @@ async def test_only_one_leader_runs_the_body_and_a_follower_stops_at_once(
             second.stopping.set()  # a follower stops without waiting for the lock
             first.stopping.set()
         assert ran == ["a"]
+        assert (first.declared, second.declared) == (1, 1)  # a follower is ready too
         assert await queue.transport.execute("GET", "{finagent}:leader:scheduler") is None
 
 
@@ -128,13 +134,12 @@ async def test_housekeeping_recovers_an_expired_lease(redis_server: RedisServer)
         (job,) = await queue.enqueue([NewJob("scan", "scan:2025-01-06", {})])
         assert await queue.claim(["scan"], 1, "gone")
         now[0] += 10.0
-        ctx = _Ctx()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(housekeeping_actor(queue, every_s=0.01, retain_done_s=3600.0), ctx)
+        chores = housekeeping_actor(queue, every_s=0.01, retain_done_s=3600.0)
+        spec = SupervisorSpec("root", [ChildSpec("housekeeping", chores)])
+        async with open_supervisor(spec):  # returns once housekeeping declared started
             with trio.fail_after(5):
                 while (await queue.get(job.id)).status.value != "pending":  # type: ignore[union-attr] # noqa: ASYNC110 - the job exists; polls Redis
                     await trio.sleep(0.01)
-            ctx.stopping.set()
         trail = await session_jobs(queue, "2025-01-06")
         assert [(t.type, t.status) for t in trail] == [("scan", "pending")]
         assert await session_jobs(queue, "2025-01-07") == []

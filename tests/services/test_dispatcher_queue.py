@@ -130,6 +130,7 @@ async def test_a_poison_job_ends_dead_and_other_jobs_keep_flowing(
     async with running(tmp_path) as (h, d):
 
         async def worker(ctx: ActorContext[Job]) -> None:
+            ctx.started()
             async for job in ctx.inbox:
                 if job.payload.get("poison"):
                     raise RuntimeError(f"cannot digest {job.key}")

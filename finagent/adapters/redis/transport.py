@@ -28,9 +28,9 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, final
 
 import hiredis
-import outcome
 import trio
 
+from actors import ReplyTo
 from finagent.adapters.redis.wire import (
     CHUNK,
     MORE,
@@ -57,12 +57,16 @@ __all__ = [
 
 
 class _Slot:
-    """Where the reader puts the next ``expect`` replies; ``task`` None once abandoned."""
+    """Where the reader puts the next ``expect`` replies, then answers ``reply_to`` with them.
 
-    __slots__ = ("expect", "replies", "task")
+    ``reply_to`` is the runtime's one-shot slot: a caller that left (cancelled, timed out)
+    abandons it, and the reader's late answer is dropped there.
+    """
+
+    __slots__ = ("expect", "replies", "reply_to")
 
     def __init__(self, expect: int) -> None:
-        self.task: trio.lowlevel.Task | None = trio.lowlevel.current_task()
+        self.reply_to: ReplyTo[list[Any]] = ReplyTo()
         self.expect = expect
         self.replies: list[Any] = []
 
@@ -84,12 +88,6 @@ class _Conn:
         self.has_out = trio.Event()
         self.scope = trio.CancelScope()
         self.broken = False
-
-
-def _fail(slot: _Slot, exc: BaseException) -> None:
-    if slot.task is not None:
-        trio.lowlevel.reschedule(slot.task, outcome.Error(exc))
-        slot.task = None
 
 
 @final
@@ -183,18 +181,11 @@ class RedisTransport:
                 conn.out.append(data[sent:])
                 conn.has_out.set()
         conn.slots.append(slot)
-
-        def abort(_: object) -> trio.lowlevel.Abort:
-            slot.task = None  # the reader still consumes the replies, and drops them
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        replies: list[Any]
+        # A caller that leaves abandons its slot: the reader still consumes the replies.
         if self._timeout is None:
-            replies = await trio.lowlevel.wait_task_rescheduled(abort)
-            return replies
+            return await slot.reply_to.wait()
         with trio.move_on_after(self._timeout):
-            replies = await trio.lowlevel.wait_task_rescheduled(abort)
-            return replies
+            return await slot.reply_to.wait()
         self._break(conn, f"no reply within {self._timeout:g} s")
         raise RedisUnavailableError(f"redis unavailable: no reply within {self._timeout:g} s")
 
@@ -269,8 +260,7 @@ class RedisTransport:
                 slot.replies.append(reply)
                 if len(slot.replies) == slot.expect:
                     conn.slots.popleft()
-                    if slot.task is not None:
-                        trio.lowlevel.reschedule(slot.task, outcome.Value(slot.replies))
+                    slot.reply_to.reply(slot.replies)
 
     def _break(self, conn: _Conn, why: str) -> None:
         if conn.broken:
@@ -279,7 +269,7 @@ class RedisTransport:
         conn.scope.cancel()
         exc = RedisUnavailableError(f"redis unavailable: {why}")
         while conn.slots:
-            _fail(conn.slots.popleft(), exc)
+            conn.slots.popleft().reply_to.fail(exc)
         conn.tsock.close()  # wakes the reader and writer (ClosedResourceError)
 
 
