@@ -39,7 +39,7 @@ from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.adapters.sim.market import SimMarket
 from finagent.adapters.sim.paper_broker import open_paper_broker
 from finagent.adapters.sqlite.state import SqliteTradingStore
-from finagent.composition import sim_session_for
+from finagent.app.parts import sim_session_for
 from finagent.domain.gaps import ScanRules
 from finagent.domain.jobs import NewJob, QueuePolicy
 from finagent.domain.market import Session

@@ -201,7 +201,7 @@ def doctor(
 
     from finagent.adapters.alpaca.http import DEFAULT_TIMEOUT, alpaca_headers
     from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
-    from finagent.brokers import uses_alpaca
+    from finagent.app.alpaca import uses_alpaca
 
     if not uses_alpaca(settings):
         return _report([], print_line, as_json, NOTHING_TO_CHECK)

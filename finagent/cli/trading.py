@@ -50,7 +50,7 @@ def simulate(
     config: ConfigOpt = None,
 ) -> None:
     """Run the daemon on the simulated market for one session in virtual time; print a report."""
-    from finagent.simulation import SimulationError, find_session, run_simulation, today_utc
+    from finagent.app.simulate import SimulationError, find_session, run_simulation, today_utc
 
     day = _parse_date(date)
     rate: float | None = None
@@ -137,7 +137,7 @@ def scan(
     import trio
 
     from finagent.adapters.sim.market import SimMarket
-    from finagent.composition import sim_session_for
+    from finagent.app.parts import sim_session_for
     from finagent.domain.gaps import ScanRules
     from finagent.domain.scoring import ScoreWeights, rank
     from finagent.services.scanner import scan_at

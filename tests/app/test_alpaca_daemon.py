@@ -26,9 +26,9 @@ import trio.testing
 from finagent.adapters.clocks import VirtualClock
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.app import DaemonOptions, run_daemon
-from finagent.composition import DaemonProbe
+from finagent.app.parts import DaemonProbe
+from finagent.app.simulate import find_session, run_simulation
 from finagent.settings import load_settings
-from finagent.simulation import find_session, run_simulation
 from tests.fakes.alpaca import FakeAlpacaState
 from tests.fakes.alpaca.routes import route
 
@@ -76,7 +76,7 @@ def _settings(path: Any, broker: str) -> Any:
 
 
 async def _alpaca_session(settings: Any, session: Any, state: FakeAlpacaState) -> dict[str, Any]:
-    """The simulator's loop (``finagent.simulation``) with the Alpaca transport injected."""
+    """The simulator's loop (``finagent.app.simulate``) with the Alpaca transport injected."""
     vclock = VirtualClock(session.open - timedelta(minutes=35))
     probe = DaemonProbe()
     options = DaemonOptions(

@@ -1,4 +1,4 @@
-"""finagent.brokers: start-up refusals and the Alpaca adapters from settings."""
+"""finagent.app.alpaca: start-up refusals and the Alpaca adapters from settings."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from finagent.brokers import (
+from finagent.app.alpaca import (
     BrokerSetupError,
     check_trading_settings,
     open_alpaca,

@@ -26,8 +26,8 @@ import pytest
 import redis
 
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
+from finagent.app.simulate import find_session, run_simulation
 from finagent.settings import load_settings
-from finagent.simulation import find_session, run_simulation
 from tests.e2e.daemon import env_for
 from tests.redis_server import RedisServer, redis_server
 

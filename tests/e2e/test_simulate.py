@@ -12,13 +12,13 @@ import trio.testing
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.adapters.sim.market import SimMarket
 from finagent.adapters.sqlite.state import read_control, read_report, set_control
+from finagent.app.parts import sim_session_for
+from finagent.app.simulate import find_session, run_simulation
 from finagent.cli import trading
-from finagent.composition import sim_session_for
 from finagent.domain.gaps import ScanRules, attach_catalysts, scan
 from finagent.domain.planning import PlanRules, plan_trade
 from finagent.domain.scoring import ScoreWeights, rank
 from finagent.settings import load_settings
-from finagent.simulation import find_session, run_simulation
 
 DAY = date(2025, 1, 6)
 SYMBOLS = 600
@@ -230,7 +230,7 @@ async def _daemon_after_a_missed_day(path, session):
     """Run the daemon 20 min after the close with a cursor saved the day before."""
     from finagent.adapters.clocks import VirtualClock
     from finagent.app import DaemonOptions, run_daemon
-    from finagent.composition import DaemonProbe
+    from finagent.app.parts import DaemonProbe
 
     probe = DaemonProbe()
     clock = VirtualClock(session.close + timedelta(minutes=20))
@@ -290,7 +290,7 @@ def test_the_scheduler_cursor_is_durable_and_missed_firings_are_counted(tmp_path
 
 
 def test_paper_db_path_setting_places_the_paper_broker(tmp_path):
-    from finagent.composition import broker_path
+    from finagent.app.parts import broker_path
 
     assert broker_path(tmp_path / "a.db") == tmp_path / "a.paper.db"
     assert broker_path(tmp_path / "a.db", tmp_path / "b.db") == tmp_path / "b.db"

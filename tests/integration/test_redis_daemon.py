@@ -19,13 +19,13 @@ from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.adapters.redis.queue import open_redis_queue
 from finagent.adapters.redis.state import load_sim_anchor, session_jobs
 from finagent.app import DaemonOptions, run_daemon, run_worker_blocking
-from finagent.composition import DaemonProbe
-from finagent.composition_redis import housekeeping_actor, leader_actor
+from finagent.app.parts import DaemonProbe
+from finagent.app.redis_backend import housekeeping_actor, leader_actor
+from finagent.app.simulate import find_session
 from finagent.domain.jobs import Job, LeaseLostError, NewJob, QueuePolicy, QueueStats
 from finagent.services.persistence import CommitNote
 from finagent.services.routing import NotifyingQueue
 from finagent.settings import load_settings
-from finagent.simulation import find_session
 from tests.redis_server import RedisServer, redis_server
 
 __all__ = ["redis_server"]  # the fixture, used by name below

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from actors import ActorStarted, ChildSpec, NullObserver, SupervisorSpec, run_supervisor
 from actors.events import LifecycleEvent
 from finagent.adapters.sqlite.store import SqliteJobStore
-from finagent.composition import CountingObserver
+from finagent.app.parts import CountingObserver
 from finagent.domain.jobs import QueuePolicy
 from finagent.observability.health import ActorReadiness, Readiness
 from finagent.ports.queue import StoreOp

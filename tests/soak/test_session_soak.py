@@ -13,8 +13,8 @@ from datetime import date
 import pytest
 
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
+from finagent.app.simulate import find_session, run_simulation
 from finagent.settings import load_settings
-from finagent.simulation import find_session, run_simulation
 
 pytestmark = pytest.mark.slow
 

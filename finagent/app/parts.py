@@ -25,8 +25,8 @@ from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.adapters.sim.market import SimMarket
 from finagent.adapters.sim.paper_broker import open_paper_broker
 from finagent.adapters.sqlite.state import SimAnchor, SqliteTradingStore
-from finagent.brokers import AlpacaParts, open_alpaca, uses_alpaca
-from finagent.composition_redis import (
+from finagent.app.alpaca import AlpacaParts, open_alpaca, uses_alpaca
+from finagent.app.redis_backend import (
     QueueTrailRecords,
     housekeeping_actor,
     leader_actor,

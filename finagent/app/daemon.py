@@ -25,8 +25,8 @@ from actors import (
 from actors.watchdog import watchdog_factory
 from finagent import __version__
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
-from finagent.brokers import BrokerSetupError, check_trading_settings
-from finagent.composition import CountingObserver, DaemonProbe, Parts, open_parts
+from finagent.app.alpaca import BrokerSetupError, check_trading_settings
+from finagent.app.parts import CountingObserver, DaemonProbe, Parts, open_parts
 from finagent.domain.errors import FinagentError
 from finagent.domain.job_types import JobType
 from finagent.domain.schedule import EntryValues, ScheduleError, apply_at_overrides

@@ -17,8 +17,8 @@ import trio
 import trio.testing
 
 from finagent.adapters.clocks import VirtualClock
-from finagent.app import DaemonOptions, run_daemon
-from finagent.composition import DaemonProbe
+from finagent.app.daemon import DaemonOptions, run_daemon
+from finagent.app.parts import DaemonProbe
 from finagent.domain.errors import FinagentError
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """The daemon's parts for ``queue_backend: redis``: the shared queue, its clock, leader and chores.
 
-Split out of :mod:`finagent.composition`. With Redis the job queue is shared by every process
+Split out of :mod:`finagent.app.parts`. With Redis the job queue is shared by every process
 (``finagent up`` daemons and ``finagent worker`` processes); the SQLite writer of each process
 keeps only the trading tables (kill switch, reports, scheduler cursor). The simulated timeline
 is anchored in Redis, so every process of a ``feed: sim`` run follows the first one's clock.
