@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import signal
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -26,6 +25,7 @@ from actors.watchdog import watchdog_factory
 from finagent import __version__
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.app.alpaca import BrokerSetupError, check_trading_settings
+from finagent.app.options import DaemonOptions
 from finagent.app.parts import CountingObserver, DaemonProbe, Parts, open_parts
 from finagent.domain.errors import FinagentError
 from finagent.domain.job_types import JobType
@@ -45,7 +45,6 @@ from finagent.services.schedule_plan import check_exchange, check_zone, compile_
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from finagent.adapters.clocks import VirtualClock
     from finagent.settings import Settings
 
 __all__ = [
@@ -69,28 +68,6 @@ EXIT_FORCED = 130
 
 class StartupError(FinagentError):
     """The daemon cannot start; the message is one line naming what is wrong."""
-
-
-@dataclass(frozen=True, slots=True)
-class DaemonOptions:
-    """Per-run choices that are not settings (CLI one-offs and the simulator's knobs).
-
-    ``clock``: a virtual clock to run on (simulate); None anchors the sim timeline in the DB.
-    ``inline``: SQLite on the Trio thread (virtual time, trio #456); no HTTP server.
-    ``crash_rate``: seeded random service crashes per job (simulate --crash-rate).
-    ``probe``: filled with the running parts once the tree is up (simulate's report).
-    ``services``: only these stages (None: every one); ``scheduler``: False for a worker.
-    """
-
-    at_overrides: Sequence[str] = ()
-    clock: VirtualClock | None = None
-    inline: bool = False
-    crash_rate: float = 0.0
-    probe: DaemonProbe | None = None
-    services: tuple[str, ...] | None = None
-    scheduler: bool = True
-    #: tests: an ``httpx`` transport serving the Alpaca clients in-process (None: the network)
-    alpaca_transport: Any = None
 
 
 def schedule_values(settings: Settings, at_overrides: Sequence[str] = ()) -> dict[str, EntryValues]:
@@ -190,7 +167,7 @@ def _declared_readiness(observer: CountingObserver, parts: Parts, *, scheduler: 
 
 async def run_daemon(
     settings: Settings,
-    options: DaemonOptions = DaemonOptions(),
+    options: DaemonOptions | None = None,
     *,
     stop: trio.Event | None = None,
     task_status: trio.TaskStatus[int | None] = trio.TASK_STATUS_IGNORED,
@@ -199,6 +176,7 @@ async def run_daemon(
 
     Reports the bound metrics port (or None when metrics are off) once everything started.
     """
+    options = options if options is not None else DaemonOptions()
     stop = stop if stop is not None else trio.Event()
     metrics = Metrics(__version__, process_collectors=not options.inline)
     observer = CountingObserver(ActorObserver(metrics))

@@ -1,8 +1,9 @@
 """The daemon's parts, built from settings: adapters, the writer, the dispatcher and the stages.
 
-Split out of ``app.py`` (the composition root) to keep each module small; only ``app`` and the
-CLI import it. Everything concrete is picked here: the SQLite store, the simulated market,
-the paper broker, the exchange calendar and the clock.
+Everything concrete is picked here: the SQLite store, the queue (SQLite or Redis), the
+market and news (simulated or Alpaca), the broker (paper or Alpaca), the exchange calendar
+and the clock. :func:`open_parts` opens them with one small function each and closes them
+in reverse on exit.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, TypeAlias, final
+from typing import TYPE_CHECKING, TypeAlias, final
 
 import trio
 
@@ -33,11 +34,9 @@ from finagent.app.redis_backend import (
     open_redis_clock,
     open_redis_queue_for,
 )
-from finagent.domain.gaps import ScanRules
+from finagent.app.rules import plan_rules, risk_profile, scan_rules
 from finagent.domain.jobs import QueuePolicy
 from finagent.domain.market import Session
-from finagent.domain.planning import PlanRules
-from finagent.domain.risk import RiskProfile
 from finagent.domain.scoring import ScoreWeights
 from finagent.services.dispatcher import Dispatcher
 from finagent.services.execution import Executor
@@ -64,12 +63,13 @@ from finagent.services.trading_state import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
     from pathlib import Path
 
     from actors import ActorContext, Observer
     from actors.events import LifecycleEvent
     from finagent.adapters.redis.queue import RedisJobQueue
+    from finagent.app.options import DaemonOptions
     from finagent.domain.schedule import Entry
     from finagent.observability import Metrics
     from finagent.ports.broker import Broker
@@ -92,7 +92,7 @@ log = logging.getLogger(__name__)
 #: Trio seconds between two rounds of the Redis queue's housekeeping
 HOUSEKEEPING_S = 1.0
 
-Actor: TypeAlias = "Callable[[ActorContext[object]], Coroutine[Any, Any, None]]"
+Actor: TypeAlias = "Callable[[ActorContext[object]], Awaitable[None]]"
 
 
 @final
@@ -201,154 +201,205 @@ def _node() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _profile(settings: Settings) -> RiskProfile:
-    r = settings.risk
-    return RiskProfile(
-        risk_per_trade_pct=r.risk_per_trade_pct,
-        max_open_positions=r.max_open_positions,
-        max_notional_per_position=r.max_notional_per_position,
-        max_gross_exposure=r.max_gross_exposure,
-        max_daily_loss=r.max_daily_loss,
-        max_orders_per_minute=r.max_orders_per_minute,
-        allowed_sides=tuple(r.allowed_sides),
-        pdt_equity_floor=r.pdt_equity_floor,
-        enforce_pdt=r.enforce_pdt,
-        starting_equity=r.starting_equity,
-        min_price=settings.scan.min_price,
-        max_price=settings.scan.max_price,
-    )
-
-
 def _persistence(
     writer: JobWriter, receive: trio.MemoryReceiveChannel[WriteRequest]
-) -> Callable[[ActorContext[object]], Coroutine[Any, Any, None]]:
+) -> Callable[[ActorContext[object]], Awaitable[None]]:
     async def persistence(ctx: ActorContext[object]) -> None:
         await ctx.background(writer.serve, receive, ctx.started)  # started: after recovery
 
     return persistence
 
 
+@dataclass
+class _Queue:
+    """The job queue the stages share, the records the services read, and the writer."""
+
+    queue: DispatchQueue
+    records: WriterRecords | QueueTrailRecords
+    writer_records: WriterRecords
+    writer: JobWriter
+    persistence: Actor
+    redis: RedisJobQueue | None
+    notifying: NotifyingQueue | None
+
+
+async def _open_clock(
+    settings: Settings, options: DaemonOptions, store: SqliteTradingStore
+) -> tuple[VirtualClock, float]:
+    """The run's clock and its speed: the simulator's, Redis's shared anchor, or the DB's."""
+    if options.clock:
+        return options.clock, 1.0
+    if settings.queue_backend == "redis":
+        return await open_redis_clock(settings)
+    return _anchored_clock(store, settings)
+
+
+async def _open_feeds(
+    stack: AsyncExitStack,
+    settings: Settings,
+    options: DaemonOptions,
+    metrics: Metrics,
+    calendar: XcalsExchangeCalendar,
+) -> tuple[MarketData, News, AlpacaParts | None]:
+    """Market data and news: Alpaca's where the settings ask for it, else the simulator's."""
+    alpaca: AlpacaParts | None = None
+    if uses_alpaca(settings):
+        alpaca = await stack.enter_async_context(
+            open_alpaca(settings, metrics, transport=options.alpaca_transport)
+        )
+    s = settings.sim
+    sim = SimMarket(symbols=s.symbols, seed=s.seed, session_for=sim_session_for(calendar))
+    market: MarketData = alpaca.market if alpaca and alpaca.market else sim
+    news: News = alpaca.news if alpaca and alpaca.news else sim
+    return market, news, alpaca
+
+
+async def _open_queue(
+    stack: AsyncExitStack,
+    settings: Settings,
+    options: DaemonOptions,
+    store: SqliteTradingStore,
+    policy: QueuePolicy,
+    clock: VirtualClock,
+) -> _Queue:
+    """The single writer over the SQLite store, and the job queue: SQLite's or Redis's."""
+    send, receive = trio.open_memory_channel[WriteRequest](1024)
+    writer = JobWriter(
+        store, policy, clock.timestamp, inline=options.inline,
+        retain_done_s=settings.queue.retain_done_s,
+    )  # fmt: skip
+    writer_records = WriterRecords(send)
+    persistence = _persistence(writer, receive)
+    if settings.queue_backend != "redis":
+        queue = PersistentJobQueue(send)
+        return _Queue(queue, writer_records, writer_records, writer, persistence, None, None)
+    redis_queue = await stack.enter_async_context(
+        open_redis_queue_for(settings, policy, clock.timestamp, inline=options.inline)
+    )
+    notifying = NotifyingQueue(redis_queue)
+    records = QueueTrailRecords(writer_records, redis_queue)
+    return _Queue(notifying, records, writer_records, writer, persistence, redis_queue, notifying)
+
+
+async def _open_broker(
+    stack: AsyncExitStack,
+    settings: Settings,
+    alpaca: AlpacaParts | None,
+    market: MarketData,
+    clock: VirtualClock,
+) -> Broker:
+    """Alpaca's broker where the settings ask for it, else the paper broker on its own DB."""
+    if alpaca is not None and alpaca.broker is not None:
+        return alpaca.broker
+    s = settings
+    return await stack.enter_async_context(
+        open_paper_broker(
+            broker_path(s.db_path, s.paper.db_path), market, clock,
+            slippage_bps=s.paper.slippage_bps, commission_per_share=s.paper.commission_per_share,
+            starting_equity=s.risk.starting_equity,
+        )
+    )  # fmt: skip
+
+
+def _handlers(
+    settings: Settings,
+    market: MarketData,
+    news: News,
+    broker: Broker,
+    clock: VirtualClock,
+    switch: TradingSwitch,
+    records: WriterRecords | QueueTrailRecords,
+    metrics: Metrics,
+) -> tuple[dict[str, JobHandler], Executor, Reporter]:
+    """Every stage's handler by actor name, with the executor and reporter for the probe."""
+    s = settings
+    executor = Executor(broker, clock, switch, metrics)
+    reporter = Reporter(broker, records)
+    # Every broker, the paper one too, is reconciled before execution sends anything.
+    today = session_day(clock.now, s.exchange.timezone)
+    execution = ReconcilingExecution(
+        executor, broker, trail_book(records, broker, today), s.alpaca.position_tolerance_shares
+    )
+    handlers: dict[str, JobHandler] = {
+        "scanner": Scanner(market, news, scan_rules(s), clock, metrics),
+        "scoring": Scoring(ScoreWeights(), s.scan.max_candidates, s.plan.range_minutes),
+        "planner": Planner(market, plan_rules(s)),
+        "risk": RiskGuard(broker, risk_profile(s), clock, switch),
+        "execution": execution,
+        "reporter": reporter,
+    }
+    return handlers, executor, reporter
+
+
+def _dispatcher(
+    settings: Settings, options: DaemonOptions, q: _Queue, clock: VirtualClock
+) -> Dispatcher:
+    """The dispatcher, woken by this process's commits (the writer's or the Redis queue's)."""
+    qs = settings.queue
+    inline_sqlite = options.inline and q.redis is None
+    idle = 3600.0 if inline_sqlite else None  # inline: every wake-up is a commit
+    dispatcher = Dispatcher(
+        trio_time_queue(q.queue, clock.trio_deadline), trio.current_time, node=_node(),
+        poll_s=idle or qs.poll_s, poll_max_s=idle or qs.poll_max_s,
+    )  # fmt: skip
+    if q.notifying is None:
+        q.writer.listen(dispatcher.on_commit)
+    else:
+        q.notifying.listen(dispatcher.on_commit)
+    return dispatcher
+
+
 @asynccontextmanager
 async def open_parts(
-    settings: Settings, options: Any, metrics: Metrics, entries: Sequence[Entry]
+    settings: Settings, options: DaemonOptions, metrics: Metrics, entries: Sequence[Entry]
 ) -> AsyncIterator[Parts]:
     """Open the store, queue, market, broker and clock; build the actors; close them on exit.
 
     ``options.services`` (None: every stage) names the stages to build: a worker's.
     """
     s = settings
-    on_redis = s.queue_backend == "redis"
     async with AsyncExitStack() as stack:
         store = SqliteTradingStore.open(
             s.db_path, synchronous=s.sqlite.synchronous, busy_timeout_ms=s.sqlite.busy_timeout_ms
         )
         stack.callback(store.close)
         store.observe = _commit_metrics(metrics)
-        if options.clock:
-            clock, speed = options.clock, 1.0
-        elif on_redis:
-            clock, speed = await open_redis_clock(s)
-        else:
-            clock, speed = _anchored_clock(store, s)
+        clock, speed = await _open_clock(s, options, store)
         calendar = XcalsExchangeCalendar(s.exchange.calendar)
-        alpaca: AlpacaParts | None = None
-        if uses_alpaca(s):
-            transport = getattr(options, "alpaca_transport", None)
-            alpaca = await stack.enter_async_context(open_alpaca(s, metrics, transport=transport))
-        sim = SimMarket(
-            symbols=s.sim.symbols, seed=s.sim.seed, session_for=sim_session_for(calendar)
-        )
-        market: MarketData = alpaca.market if alpaca and alpaca.market else sim
-        news: News = alpaca.news if alpaca and alpaca.news else sim
-        q = s.queue
+        market, news, alpaca = await _open_feeds(stack, s, options, metrics, calendar)
+        qs = s.queue
         # Leases guard against a hung worker: real seconds, so virtual ones at speed N.
-        policy = QueuePolicy(q.lease_s * speed, q.max_attempts, q.retry_base_s, q.retry_max_s)
-        send, receive = trio.open_memory_channel[WriteRequest](1024)
-        writer = JobWriter(
-            store, policy, clock.timestamp, inline=options.inline, retain_done_s=q.retain_done_s
-        )
-        writer_records = WriterRecords(send)
-        records: WriterRecords | QueueTrailRecords = writer_records
-        redis_queue: RedisJobQueue | None = None
-        queue: DispatchQueue
-        if on_redis:
-            redis_queue = await stack.enter_async_context(
-                open_redis_queue_for(s, policy, clock.timestamp, inline=options.inline)
-            )
-            queue = notifying = NotifyingQueue(redis_queue)
-            records = QueueTrailRecords(writer_records, redis_queue)
-        else:
-            queue = PersistentJobQueue(send)
-        broker: Broker
-        if alpaca is not None and alpaca.broker is not None:
-            broker = alpaca.broker
-        else:
-            broker = await stack.enter_async_context(
-                open_paper_broker(
-                    broker_path(s.db_path, s.paper.db_path), market, clock,
-                    slippage_bps=s.paper.slippage_bps,
-                    commission_per_share=s.paper.commission_per_share,
-                    starting_equity=s.risk.starting_equity,
-                )
-            )  # fmt: skip
+        policy = QueuePolicy(qs.lease_s * speed, qs.max_attempts, qs.retry_base_s, qs.retry_max_s)
+        q = await _open_queue(stack, s, options, store, policy, clock)
+        broker = await _open_broker(stack, s, alpaca, market, clock)
         switch = TradingSwitch()
         chaos = Chaos(options.crash_rate, s.sim.seed) if options.crash_rate > 0 else None
         stats = StageStats()
-        scan = s.scan
-        rules = ScanRules(scan.min_gap_pct, scan.min_price, scan.max_price,
-                          scan.min_premarket_volume, scan.min_relative_volume,
-                          scan.max_candidates)  # fmt: skip
-        p = s.plan
-        plan_rules = PlanRules(p.range_minutes, p.stop_mode, p.atr_multiple, p.target_r,
-                               p.time_stop_minutes, p.flatten_minutes_before_close)  # fmt: skip
-        executor = Executor(broker, clock, switch, metrics)
-        reporter = Reporter(broker, records)
-        # Every broker, the paper one too, is reconciled before execution sends anything.
-        today = session_day(clock.now, s.exchange.timezone)
-        execution = ReconcilingExecution(
-            executor, broker, trail_book(records, broker, today),
-            s.alpaca.position_tolerance_shares,
-        )  # fmt: skip
-        handlers: dict[str, JobHandler] = {
-            "scanner": Scanner(market, news, rules, clock, metrics),
-            "scoring": Scoring(ScoreWeights(), scan.max_candidates, p.range_minutes),
-            "planner": Planner(market, plan_rules),
-            "risk": RiskGuard(broker, _profile(s), clock, switch),
-            "execution": execution,
-            "reporter": reporter,
-        }
-        wanted = options.services
+        handlers, executor, reporter = _handlers(
+            s, market, news, broker, clock, switch, q.records, metrics
+        )
         stages = {
-            name: Stage(h, queue, clock.timestamp, metrics=metrics, chaos=chaos, stats=stats)
+            name: Stage(h, q.queue, clock.timestamp, metrics=metrics, chaos=chaos, stats=stats)
             for name, h in handlers.items()
-            if wanted is None or name in wanted
+            if options.services is None or name in options.services
         }  # fmt: skip
         routes = {job_type: actor for job_type, actor in ROUTES.items() if actor in stages}
-        idle = 3600.0 if options.inline and not on_redis else None  # inline: wake = commit
-        dispatcher = Dispatcher(
-            trio_time_queue(queue, clock.trio_deadline), trio.current_time, node=_node(),
-            poll_s=idle or q.poll_s, poll_max_s=idle or q.poll_max_s,
-        )  # fmt: skip
-        if redis_queue is None:
-            writer.listen(dispatcher.on_commit)
-        else:
-            notifying.listen(dispatcher.on_commit)
-        dispatch = dispatcher_actor(dispatcher, routes, queue, metrics)
-        watch = TradingWatch(switch, writer_records, queue, broker, clock, metrics=metrics)
+        dispatcher = _dispatcher(s, options, q, clock)
         scheduler = Scheduler(
-            entries, calendar, clock, queue, cursor=StoredScheduleCursor(writer_records),
+            entries, calendar, clock, q.queue, cursor=StoredScheduleCursor(q.writer_records),
             on_skipped=lambda entry, _: metrics.schedule_skipped.labels(entry.name).inc(),
         )  # fmt: skip
-        rng = random.Random(f"supervision:{s.sim.seed}").random
         parts = Parts(
-            _persistence(writer, receive), queue, records, dispatcher, dispatch, stages,
-            watch, scheduler,
-            broker, market, clock, switch, executor, reporter, chaos, stats, rng, metrics,
+            q.persistence, q.queue, q.records, dispatcher,
+            dispatcher_actor(dispatcher, routes, q.queue, metrics), stages,
+            TradingWatch(switch, q.writer_records, q.queue, broker, clock, metrics=metrics),
+            scheduler, broker, market, clock, switch, executor, reporter, chaos, stats,
+            random.Random(f"supervision:{s.sim.seed}").random, metrics,
             restart_allowance=10_000 if chaos is not None else 0,
         )  # fmt: skip
-        if redis_queue is not None:
-            parts.scheduler_actor = leader_actor(redis_queue, scheduler.run)
+        if q.redis is not None:
+            parts.scheduler_actor = leader_actor(q.redis, scheduler.run)
             parts.housekeeping = housekeeping_actor(
-                redis_queue, every_s=HOUSEKEEPING_S, retain_done_s=q.retain_done_s
+                q.redis, every_s=HOUSEKEEPING_S, retain_done_s=qs.retain_done_s
             )
         yield parts

@@ -13,7 +13,7 @@ import time
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, final
 
 import trio
 
@@ -24,7 +24,7 @@ from finagent.adapters.redis.state import load_sim_anchor, session_jobs
 from finagent.domain.jobs import QueuePolicy
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
     from actors import ActorContext
     from finagent.ports.trading import Control, JobTrail
@@ -91,11 +91,11 @@ class QueueTrailRecords:
         """The control row (this process's SQLite)."""
         return await self._records.control()
 
-    async def put_report(self, session_date: str, report: Mapping[str, Any]) -> None:
+    async def put_report(self, session_date: str, report: Mapping[str, object]) -> None:
         """Store a daily report."""
         await self._records.put_report(session_date, report)
 
-    async def report(self, session_date: str) -> Mapping[str, Any] | None:
+    async def report(self, session_date: str) -> Mapping[str, object] | None:
         """A stored daily report, or None."""
         return await self._records.report(session_date)
 
@@ -114,10 +114,10 @@ class QueueTrailRecords:
 
 def leader_actor(
     queue: RedisJobQueue,
-    body: Callable[[ActorContext[object]], Coroutine[Any, Any, None]],
+    body: Callable[[ActorContext[object]], Awaitable[None]],
     *,
     ttl_s: float = LEADER_TTL_S,
-) -> Callable[[ActorContext[object]], Coroutine[Any, Any, None]]:
+) -> Callable[[ActorContext[object]], Awaitable[None]]:
     """``body`` (the scheduler) run only while this process holds the leader lock."""
     name = f"{queue.namespace}:{SCHEDULER_LOCK}"
 
@@ -153,7 +153,7 @@ def leader_actor(
 
 def housekeeping_actor(
     queue: RedisJobQueue, *, every_s: float, retain_done_s: float
-) -> Callable[[ActorContext[object]], Coroutine[Any, Any, None]]:
+) -> Callable[[ActorContext[object]], Awaitable[None]]:
     """Expired leases back to pending and done jobs pruned, every ``every_s`` (any process)."""
 
     async def run(ctx: ActorContext[object]) -> None:
