@@ -26,7 +26,8 @@ from finagent import __version__
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.app.alpaca import BrokerSetupError, check_trading_settings
 from finagent.app.options import DaemonOptions
-from finagent.app.parts import CountingObserver, DaemonProbe, Parts, open_parts
+from finagent.app.parts import CountingObserver, DaemonProbe, Parts
+from finagent.app.wiring import open_parts
 from finagent.domain.errors import FinagentError
 from finagent.domain.job_types import JobType
 from finagent.domain.schedule import EntryValues, ScheduleError, apply_at_overrides

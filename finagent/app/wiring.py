@@ -1,0 +1,308 @@
+"""Open the daemon's parts from settings: one small opener per adapter, then the actors.
+
+Everything concrete is picked here: the SQLite store, the queue (SQLite or Redis), the
+market and news (simulated or Alpaca), the broker (paper or Alpaca), the exchange calendar
+and the clock. :func:`open_parts` opens them in order and closes them in reverse on exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import time
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import trio
+
+from finagent.adapters.clocks import VirtualClock
+from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
+from finagent.adapters.sim.market import SimMarket
+from finagent.adapters.sim.paper_broker import open_paper_broker
+from finagent.adapters.sqlite.state import SimAnchor, SqliteTradingStore
+from finagent.app.alpaca import AlpacaParts, open_alpaca, uses_alpaca
+from finagent.app.parts import Actor, Parts, broker_path, sim_session_for
+from finagent.app.redis_backend import (
+    QueueTrailRecords,
+    housekeeping_actor,
+    leader_actor,
+    open_redis_clock,
+    open_redis_queue_for,
+)
+from finagent.app.rules import plan_rules, risk_profile, scan_rules
+from finagent.domain.jobs import QueuePolicy
+from finagent.domain.scoring import ScoreWeights
+from finagent.services.dispatcher import Dispatcher
+from finagent.services.execution import Executor
+from finagent.services.persistence import JobWriter, PersistentJobQueue, WriteRequest
+from finagent.services.planner import Planner
+from finagent.services.reconciliation import ReconcilingExecution, session_day, trail_book
+from finagent.services.reporter import Reporter
+from finagent.services.risk import RiskGuard
+from finagent.services.routing import (
+    ROUTES,
+    NotifyingQueue,
+    dispatcher_actor,
+    trio_time_queue,
+)
+from finagent.services.scanner import Scanner
+from finagent.services.scheduler import Scheduler
+from finagent.services.scoring import Scoring
+from finagent.services.stage import Chaos, JobHandler, Stage, StageStats
+from finagent.services.trading_state import (
+    StoredScheduleCursor,
+    TradingSwitch,
+    TradingWatch,
+    WriterRecords,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+    from actors import ActorContext
+    from finagent.adapters.redis.queue import RedisJobQueue
+    from finagent.app.options import DaemonOptions
+    from finagent.domain.schedule import Entry
+    from finagent.observability import Metrics
+    from finagent.ports.broker import Broker
+    from finagent.ports.market import MarketData
+    from finagent.ports.news import News
+    from finagent.ports.queue import DispatchQueue
+    from finagent.settings import Settings
+
+__all__ = ["HOUSEKEEPING_S", "open_parts"]
+
+log = logging.getLogger(__name__)
+
+#: Trio seconds between two rounds of the Redis queue's housekeeping
+HOUSEKEEPING_S = 1.0
+
+
+def _anchored_clock(store: SqliteTradingStore, settings: Settings) -> tuple[VirtualClock, float]:
+    wall = time.time()
+    start = settings.sim.start
+    sim_start = datetime.fromisoformat(start).timestamp() if start else wall
+    anchor = store.anchor(SimAnchor(wall, sim_start, settings.sim.speed))
+    now = datetime.fromtimestamp(anchor.virtual(wall), UTC)
+    log.info("sim timeline: %s at %gx (anchored in the database)", now.isoformat(), anchor.speed)
+    return VirtualClock(now, speed=anchor.speed), anchor.speed
+
+
+def _commit_metrics(metrics: Metrics) -> Callable[[int, float], None]:
+    def observe(ops: int, seconds: float) -> None:
+        metrics.sqlite_commit_batch_size.observe(ops)
+        metrics.sqlite_commit_seconds.observe(seconds)
+
+    return observe
+
+
+def _node() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _persistence(
+    writer: JobWriter, receive: trio.MemoryReceiveChannel[WriteRequest]
+) -> Callable[[ActorContext[object]], Awaitable[None]]:
+    async def persistence(ctx: ActorContext[object]) -> None:
+        await ctx.background(writer.serve, receive, ctx.started)  # started: after recovery
+
+    return persistence
+
+
+@dataclass
+class _Queue:
+    """The job queue the stages share, the records the services read, and the writer."""
+
+    queue: DispatchQueue
+    records: WriterRecords | QueueTrailRecords
+    writer_records: WriterRecords
+    writer: JobWriter
+    persistence: Actor
+    redis: RedisJobQueue | None
+    notifying: NotifyingQueue | None
+
+
+async def _open_clock(
+    settings: Settings, options: DaemonOptions, store: SqliteTradingStore
+) -> tuple[VirtualClock, float]:
+    """The run's clock and its speed: the simulator's, Redis's shared anchor, or the DB's."""
+    if options.clock:
+        return options.clock, 1.0
+    if settings.queue_backend == "redis":
+        return await open_redis_clock(settings)
+    return _anchored_clock(store, settings)
+
+
+async def _open_feeds(
+    stack: AsyncExitStack,
+    settings: Settings,
+    options: DaemonOptions,
+    metrics: Metrics,
+    calendar: XcalsExchangeCalendar,
+) -> tuple[MarketData, News, AlpacaParts | None]:
+    """Market data and news: Alpaca's where the settings ask for it, else the simulator's."""
+    alpaca: AlpacaParts | None = None
+    if uses_alpaca(settings):
+        alpaca = await stack.enter_async_context(
+            open_alpaca(settings, metrics, transport=options.alpaca_transport)
+        )
+    s = settings.sim
+    sim = SimMarket(symbols=s.symbols, seed=s.seed, session_for=sim_session_for(calendar))
+    market: MarketData = alpaca.market if alpaca and alpaca.market else sim
+    news: News = alpaca.news if alpaca and alpaca.news else sim
+    return market, news, alpaca
+
+
+async def _open_queue(
+    stack: AsyncExitStack,
+    settings: Settings,
+    options: DaemonOptions,
+    store: SqliteTradingStore,
+    policy: QueuePolicy,
+    clock: VirtualClock,
+) -> _Queue:
+    """The single writer over the SQLite store, and the job queue: SQLite's or Redis's."""
+    send, receive = trio.open_memory_channel[WriteRequest](1024)
+    writer = JobWriter(
+        store, policy, clock.timestamp, inline=options.inline,
+        retain_done_s=settings.queue.retain_done_s,
+    )  # fmt: skip
+    writer_records = WriterRecords(send)
+    persistence = _persistence(writer, receive)
+    if settings.queue_backend != "redis":
+        queue = PersistentJobQueue(send)
+        return _Queue(queue, writer_records, writer_records, writer, persistence, None, None)
+    redis_queue = await stack.enter_async_context(
+        open_redis_queue_for(settings, policy, clock.timestamp, inline=options.inline)
+    )
+    notifying = NotifyingQueue(redis_queue)
+    records = QueueTrailRecords(writer_records, redis_queue)
+    return _Queue(notifying, records, writer_records, writer, persistence, redis_queue, notifying)
+
+
+async def _open_broker(
+    stack: AsyncExitStack,
+    settings: Settings,
+    alpaca: AlpacaParts | None,
+    market: MarketData,
+    clock: VirtualClock,
+) -> Broker:
+    """Alpaca's broker where the settings ask for it, else the paper broker on its own DB."""
+    if alpaca is not None and alpaca.broker is not None:
+        return alpaca.broker
+    s = settings
+    return await stack.enter_async_context(
+        open_paper_broker(
+            broker_path(s.db_path, s.paper.db_path), market, clock,
+            slippage_bps=s.paper.slippage_bps, commission_per_share=s.paper.commission_per_share,
+            starting_equity=s.risk.starting_equity,
+        )
+    )  # fmt: skip
+
+
+def _handlers(
+    settings: Settings,
+    market: MarketData,
+    news: News,
+    broker: Broker,
+    clock: VirtualClock,
+    switch: TradingSwitch,
+    records: WriterRecords | QueueTrailRecords,
+    metrics: Metrics,
+) -> tuple[dict[str, JobHandler], Executor, Reporter]:
+    """Every stage's handler by actor name, with the executor and reporter for the probe."""
+    s = settings
+    executor = Executor(broker, clock, switch, metrics)
+    reporter = Reporter(broker, records)
+    # Every broker, the paper one too, is reconciled before execution sends anything.
+    today = session_day(clock.now, s.exchange.timezone)
+    execution = ReconcilingExecution(
+        executor, broker, trail_book(records, broker, today), s.alpaca.position_tolerance_shares
+    )
+    handlers: dict[str, JobHandler] = {
+        "scanner": Scanner(market, news, scan_rules(s), clock, metrics),
+        "scoring": Scoring(ScoreWeights(), s.scan.max_candidates, s.plan.range_minutes),
+        "planner": Planner(market, plan_rules(s)),
+        "risk": RiskGuard(broker, risk_profile(s), clock, switch),
+        "execution": execution,
+        "reporter": reporter,
+    }
+    return handlers, executor, reporter
+
+
+def _dispatcher(
+    settings: Settings, options: DaemonOptions, q: _Queue, clock: VirtualClock
+) -> Dispatcher:
+    """The dispatcher, woken by this process's commits (the writer's or the Redis queue's)."""
+    qs = settings.queue
+    inline_sqlite = options.inline and q.redis is None
+    idle = 3600.0 if inline_sqlite else None  # inline: every wake-up is a commit
+    dispatcher = Dispatcher(
+        trio_time_queue(q.queue, clock.trio_deadline), trio.current_time, node=_node(),
+        poll_s=idle or qs.poll_s, poll_max_s=idle or qs.poll_max_s,
+    )  # fmt: skip
+    if q.notifying is None:
+        q.writer.listen(dispatcher.on_commit)
+    else:
+        q.notifying.listen(dispatcher.on_commit)
+    return dispatcher
+
+
+@asynccontextmanager
+async def open_parts(
+    settings: Settings, options: DaemonOptions, metrics: Metrics, entries: Sequence[Entry]
+) -> AsyncIterator[Parts]:
+    """Open the store, queue, market, broker and clock; build the actors; close them on exit.
+
+    ``options.services`` (None: every stage) names the stages to build: a worker's.
+    """
+    s = settings
+    async with AsyncExitStack() as stack:
+        store = SqliteTradingStore.open(
+            s.db_path, synchronous=s.sqlite.synchronous, busy_timeout_ms=s.sqlite.busy_timeout_ms
+        )
+        stack.callback(store.close)
+        store.observe = _commit_metrics(metrics)
+        clock, speed = await _open_clock(s, options, store)
+        calendar = XcalsExchangeCalendar(s.exchange.calendar)
+        market, news, alpaca = await _open_feeds(stack, s, options, metrics, calendar)
+        qs = s.queue
+        # Leases guard against a hung worker: real seconds, so virtual ones at speed N.
+        policy = QueuePolicy(qs.lease_s * speed, qs.max_attempts, qs.retry_base_s, qs.retry_max_s)
+        q = await _open_queue(stack, s, options, store, policy, clock)
+        broker = await _open_broker(stack, s, alpaca, market, clock)
+        switch = TradingSwitch()
+        chaos = Chaos(options.crash_rate, s.sim.seed) if options.crash_rate > 0 else None
+        stats = StageStats()
+        handlers, executor, reporter = _handlers(
+            s, market, news, broker, clock, switch, q.records, metrics
+        )
+        stages = {
+            name: Stage(h, q.queue, clock.timestamp, metrics=metrics, chaos=chaos, stats=stats)
+            for name, h in handlers.items()
+            if options.services is None or name in options.services
+        }  # fmt: skip
+        routes = {job_type: actor for job_type, actor in ROUTES.items() if actor in stages}
+        dispatcher = _dispatcher(s, options, q, clock)
+        scheduler = Scheduler(
+            entries, calendar, clock, q.queue, cursor=StoredScheduleCursor(q.writer_records),
+            on_skipped=lambda entry, _: metrics.schedule_skipped.labels(entry.name).inc(),
+        )  # fmt: skip
+        parts = Parts(
+            q.persistence, q.queue, q.records, dispatcher,
+            dispatcher_actor(dispatcher, routes, q.queue, metrics), stages,
+            TradingWatch(switch, q.writer_records, q.queue, broker, clock, metrics=metrics),
+            scheduler, broker, market, clock, switch, executor, reporter, chaos, stats,
+            random.Random(f"supervision:{s.sim.seed}").random, metrics,
+            restart_allowance=10_000 if chaos is not None else 0,
+        )  # fmt: skip
+        if q.redis is not None:
+            parts.scheduler_actor = leader_actor(q.redis, scheduler.run)
+            parts.housekeeping = housekeeping_actor(
+                q.redis, every_s=HOUSEKEEPING_S, retain_done_s=qs.retain_done_s
+            )
+        yield parts
