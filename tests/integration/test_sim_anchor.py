@@ -1,13 +1,20 @@
-"""The stored sim timeline in SQLite: read, kept on restart, dropped by ``--reset-timeline``."""
+"""The stored sim timeline (SQLite, Redis): read, kept on restart, dropped by a reset."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
+from finagent.adapters.redis.queue import open_redis_queue
+from finagent.adapters.redis.state import clear_sim_anchor, load_sim_anchor, read_sim_anchor
 from finagent.adapters.sqlite.schema import StoreError, connect_writer
 from finagent.adapters.sqlite.state import SimAnchor, clear_anchor, load_anchor, read_anchor
+from finagent.domain.jobs import QueuePolicy
+from tests.redis_server import RedisServer, redis_server
+
+__all__ = ["redis_server"]  # the fixture, used by name below
 
 
 def _anchor(path: Path, anchor: SimAnchor) -> SimAnchor:
@@ -42,3 +49,13 @@ def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
         read_anchor(path)
     with pytest.raises(StoreError):
         clear_anchor(path)
+
+
+async def test_the_redis_anchor_is_read_and_cleared(redis_server: RedisServer) -> None:
+    async with open_redis_queue(redis_server.url, QueuePolicy(1.0, 1), time.time) as queue:
+        assert await read_sim_anchor(queue) is None
+        assert await clear_sim_anchor(queue) is False
+        stored = await load_sim_anchor(queue, 100.0, 200.0, 10.0)
+        assert await read_sim_anchor(queue) == stored == (100.0, 200.0, 10.0)
+        assert await clear_sim_anchor(queue) is True
+        assert await read_sim_anchor(queue) is None

@@ -177,6 +177,8 @@ def test_log_level_and_format_are_case_insensitive(tmp_path):
     assert loaded.settings.log.level == "DEBUG"
     assert loaded.settings.log.format == "json"
     assert load_settings(path, environ={}).settings.log.level == "WARNING"
+    with pytest.raises(ConfigError, match=r"key 'log\.level'"):
+        load_settings(_write(tmp_path, "log: {level: 10}\n"), environ={})
 
 
 def test_sim_start_must_be_an_iso_time(tmp_path):
@@ -189,3 +191,7 @@ def test_sim_start_must_be_an_iso_time(tmp_path):
     )
     ok = load_settings(cli_overrides={"sim": {"start": "2025-01-06T09:00-05:00"}}, environ={})
     assert ok.settings.sim.start == "2025-01-06T09:00-05:00"
+    assert (
+        load_settings(_write(tmp_path, "sim: {start: null}\n"), environ={}).settings.sim.start
+        is None
+    )
