@@ -94,7 +94,13 @@ class XcalsExchangeCalendar:
         first = self._cal.first_session.date()
         last = self._cal.last_session.date()
         if start < first or end > last:
-            self._cal = self._build(min(start, first), max(end, last) + _MARGIN)
+            try:
+                self._cal = self._build(min(start, first), max(end, last) + _MARGIN)
+            except ValueError:  # pandas' OutOfBoundsDatetime, or a year below 1
+                raise ScheduleError(
+                    f"exchange.calendar: {start} .. {end} is outside the dates it can hold"
+                    " (pandas: 1678 .. 2261)"
+                ) from None
 
     def _build(self, start: date | None, end: date | None) -> Any:
         kwargs = {}

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json as jsonlib
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from cyclopts import App, Parameter
 
 from finagent import __version__
-from finagent.cli.common import die, load, nested, one_line_errors
+from finagent.cli.boundary import error_console, format_parse_error, run
+from finagent.cli.common import daemon_errors, die, load, nested, one_line_errors
 from finagent.settings import Settings, redacted_dump
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["app", "main"]
 
@@ -19,6 +23,9 @@ app = App(
     name="finagent",
     version=__version__,
     help="An intraday gap-trading agent run as a supervised daemon.",
+    # A bad flag is one line on stderr and exit 2, like every other user error.
+    error_console=error_console(),
+    error_formatter=format_parse_error,
 )
 config_app = App(name="config", help="Show or check the effective settings.")
 app.command(config_app)
@@ -108,6 +115,9 @@ def up(
     services: Annotated[
         str | None, Parameter(help="run only these stages, e.g. scanner,reporter (Redis backend)")
     ] = None,
+    reset_timeline: Annotated[
+        bool, Parameter(help="drop the stored sim timeline so --speed/--start apply")
+    ] = False,
 ) -> None:
     """Start the daemon and run until SIGINT/SIGTERM (a second signal forces the exit)."""
     overrides = nested(
@@ -120,28 +130,32 @@ def up(
             "metrics.port": metrics_port,
         }
     )
-    settings = load(config, overrides).settings
-    _validate_runtime(settings)
+    loaded = load(config, overrides)
+    settings = loaded.settings
+    _validate_runtime(settings, at or ())
     names: tuple[str, ...] | None = None
     if services is not None:
         from finagent.cli.worker import parse_services
 
         with one_line_errors(ValueError):
             names = parse_services(services)
-    from finagent.adapters.sqlite.schema import StoreError
+        if settings.queue_backend != "redis":
+            die("--services needs queue_backend: redis (on SQLite one daemon runs every stage)")
     from finagent.app import run_daemon_blocking
+    from finagent.cli.timeline import check_timeline
 
-    with one_line_errors(StoreError):
+    with daemon_errors():
+        check_timeline(loaded, reset=reset_timeline)
         code = run_daemon_blocking(settings, at_overrides=tuple(at or ()), services=names)
     raise SystemExit(code)
 
 
-def _validate_runtime(settings: Settings) -> None:
-    """Checks that need more than the settings model (zones, calendars, schedule)."""
+def _validate_runtime(settings: Settings, at: Sequence[str] = ()) -> None:
+    """Checks that need more than the settings model (zones, calendars, schedule, ``--at``)."""
     from finagent.app import StartupError, validate
 
     try:
-        validate(settings)
+        validate(settings, at)
     except StartupError as exc:
         die(str(exc))
 
@@ -157,5 +171,5 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app(sys.argv[1:])
+    """Console-script entry point: errors are one line, a closed stdout ends quietly."""
+    run(app, sys.argv[1:])

@@ -12,9 +12,24 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
     from pathlib import Path
 
-__all__ = ["EXIT_USAGE", "die", "load", "one_line_errors"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_FORCED",
+    "EXIT_PIPE",
+    "EXIT_UNAVAILABLE",
+    "EXIT_USAGE",
+    "daemon_errors",
+    "die",
+    "load",
+    "one_line_errors",
+]
 
-EXIT_USAGE = 2
+# The exit codes, as docs/operating.md ("Exit codes") lists them.
+EXIT_FAILED = 1  # a check failed (doctor), or the daemon stopped on an error it logged
+EXIT_USAGE = 2  # the operator's input cannot work: a flag, a setting, a path, a port
+EXIT_UNAVAILABLE = 3  # a service the daemon needs (Redis) did not answer at start: retry later
+EXIT_FORCED = 130  # a second SIGINT/SIGTERM forced the exit
+EXIT_PIPE = 141  # stdout was closed (`| head`): 128 + SIGPIPE, as other Unix tools report it
 
 
 def die(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -32,15 +47,31 @@ def load(config: Path | None, overrides: Mapping[str, Any] | None = None) -> Loa
 
 
 @contextmanager
-def one_line_errors(*kinds: type[Exception]) -> Iterator[None]:
-    """Turn the given exception types into a one-line error and exit code 2.
+def one_line_errors(
+    *kinds: type[Exception], code: int = EXIT_USAGE, hint: str = ""
+) -> Iterator[None]:
+    """Turn the given exception types into a one-line error (plus ``hint``) and exit ``code``.
 
     They may arrive bare or inside the ExceptionGroup a Trio nursery wraps them in.
     """
     try:
         yield
     except* kinds as group:
-        die(str(_first_leaf(group)))
+        die(" ".join(f"{_first_leaf(group)} {hint}".split()), code)
+
+
+@contextmanager
+def daemon_errors() -> Iterator[None]:
+    """What stops ``up`` or ``worker`` at start, as one line: settings, files, ports, Redis."""
+    from finagent.adapters.redis.wire import RedisUnavailableError
+    from finagent.domain.errors import ConfigError, StorageError
+
+    hint = "(check redis.url / FINAGENT_REDIS__URL and that Redis runs)"
+    with (
+        one_line_errors(ConfigError, StorageError),
+        one_line_errors(RedisUnavailableError, code=EXIT_UNAVAILABLE, hint=hint),
+    ):
+        yield
 
 
 def _first_leaf(group: BaseExceptionGroup[Exception]) -> BaseException:

@@ -19,7 +19,12 @@ from finagent.domain.schedule import ScheduleError
 if TYPE_CHECKING:
     from finagent.domain.schedule import ClosedDay, Firing
 
-__all__ = ["schedule_app"]
+__all__ = ["MAX_DAYS", "schedule_app"]
+
+#: the longest preview ``--days`` allows (ten years): longer ones only take time to print
+MAX_DAYS = 3660
+# The calendar (pandas timestamps, up to 2262-04-11) is built a year past the last day asked.
+_EARLIEST, _LATEST = date(1678, 1, 1), date(2261, 3, 31)
 
 schedule_app = App(name="schedule", help="Show the next fire times of every schedule entry.")
 
@@ -131,8 +136,8 @@ def _plan(
         firings_between,
     )
 
-    if days < 1:
-        raise ScheduleError(f"--days must be >= 1, got {days}")
+    if not 1 <= days <= MAX_DAYS:
+        raise ScheduleError(f"--days must be between 1 and {MAX_DAYS}, got {days}")
     ex = settings.exchange
     exchange_tz = check_zone(ex.timezone, "exchange.timezone")
     display_tz = check_zone(
@@ -145,6 +150,8 @@ def _plan(
     check_exchange(calendar, exchange_tz)
     first = _first_day(start, SystemClock().now(), exchange_tz)
     last = first + timedelta(days=days - 1)
+    if first < _EARLIEST or last > _LATEST:
+        raise ScheduleError(f"--from: {first} .. {last} is outside {_EARLIEST} .. {_LATEST}")
     after = _midnight(first, exchange_tz) - timedelta(microseconds=1)
     until = _midnight(last + timedelta(days=1), exchange_tz) - timedelta(microseconds=1)
     firings = firings_between(entries, calendar, after, until)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from cyclopts import Parameter
 
-from finagent.cli.common import die, load, nested
+from finagent.cli.common import daemon_errors, die, load, nested
 
 __all__ = ["SERVICES", "parse_services", "worker"]
 
@@ -56,4 +56,6 @@ def worker(
         die("finagent worker needs queue_backend: redis (one SQLite file has one writer)")
     from finagent.app import run_worker_blocking
 
-    raise SystemExit(run_worker_blocking(settings, names))
+    with daemon_errors():
+        code = run_worker_blocking(settings, names)
+    raise SystemExit(code)

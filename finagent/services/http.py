@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Final
 import trio
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from finagent.domain.errors import ConfigError
+
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
@@ -163,10 +165,19 @@ async def serve_http(
         read_timeout: seconds a client gets to send its request head, and again to take the
             response, before the connection is closed.
         task_status: receives the bound port once the socket listens.
+
+    Raises:
+        ConfigError: the socket cannot listen (the port is in use, or ``host`` is not local).
     """
     handler = HttpHandler(registry, readiness, read_timeout=read_timeout)
     async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(partial(trio.serve_tcp, handler, port, host=host))
+        try:
+            listeners = await nursery.start(partial(trio.serve_tcp, handler, port, host=host))
+        except OSError as exc:  # port in use, or an address this host does not have
+            reason = (exc.strerror or str(exc)).lower()
+            raise ConfigError(
+                f"metrics.host/port: cannot listen on {host}:{port}: {reason}"
+            ) from None
         bound: int = listeners[0].socket.getsockname()[1]
         log.info("serving /metrics, /healthz and /readyz on http://%s:%d", host, bound)
         task_status.started(bound)

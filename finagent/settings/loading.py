@@ -107,7 +107,9 @@ def _explain(
     given = err.get("input")
     shown = "" if isinstance(given, dict | list) or given is None else f" (got {given!r})"
     more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return ConfigError(f"{where}: key '{key}': {err['msg']}{shown}{more}")
+    # A validator's ValueError reads "Value error, <its text>": the text alone says it.
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return ConfigError(f"{where}: key '{key}': {msg}{shown}{more}")
 
 
 def load_settings(

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -36,6 +37,14 @@ class LogSettings(_Section):
 
     format: Literal["auto", "console", "json"] = "auto"
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("format", "level", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any) -> Any:
+        # `--log-level debug` and `FINAGENT_LOG__FORMAT=JSON` mean what they say.
+        if not isinstance(value, str):
+            return value
+        return value.lower() if value.lower() in ("auto", "console", "json") else value.upper()
 
 
 class SqliteSettings(_Section):
@@ -73,6 +82,17 @@ class SimSettings(_Section):
     seed: int = 42
     speed: float = Field(default=1.0, gt=0)
     start: str | None = None
+
+    @field_validator("start")
+    @classmethod
+    def _iso_time(cls, value: str | None) -> str | None:
+        # Checked here so a typo stops start-up with one line, not deep in the clock set-up.
+        if value is not None:
+            try:
+                datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError("expected an ISO time such as 2025-01-06T09:00-05:00") from None
+        return value
 
 
 class ExchangeSettings(_Section):

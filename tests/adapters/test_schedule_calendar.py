@@ -75,3 +75,11 @@ def test_the_adapter_offers_every_member_of_the_port(xnys):
     members = {name for name in vars(ExchangeCalendar) if not name.startswith("_")}
     assert members == {"name", "timezone", "sessions", "closed_days"}
     assert all(hasattr(xnys, name) for name in members)
+
+
+def test_dates_beyond_what_pandas_holds_are_a_schedule_error():
+    calendar = XcalsExchangeCalendar()
+    with pytest.raises(ScheduleError, match="outside the dates it can hold"):
+        calendar.sessions(date(2262, 1, 1), date(2262, 1, 5))
+    with pytest.raises(ScheduleError, match="outside the dates it can hold"):
+        calendar.sessions(date(1, 1, 1), date(1, 1, 5))

@@ -131,7 +131,7 @@ def test_default_start_is_today(capsys):
 @pytest.mark.parametrize(
     ("args", "yaml", "message"),
     [
-        (["--days", "0"], "", "--days must be >= 1, got 0"),
+        (["--days", "0"], "", "--days must be between 1 and 3660, got 0"),
         (["--from", "23.11.2026"], "", "--from: expected a date YYYY-MM-DD, got '23.11.2026'"),
         (["--tz", "Mars/Olympus"], "", "--tz: unknown time zone 'Mars/Olympus'"),
         ([], "exchange: {calendar: XMARS}\n", "exchange.calendar: unknown calendar 'XMARS'"),

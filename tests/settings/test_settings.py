@@ -168,3 +168,30 @@ def test_patch_of_unknown_entry_needs_a_job_type(tmp_path):
     path = _write(tmp_path, "schedule:\n  mystery: {at: '09:00'}\n")
     with pytest.raises(ConfigError, match=r"key 'schedule.mystery.job_type'"):
         load_settings(path, environ={})
+
+
+def test_log_level_and_format_are_case_insensitive(tmp_path):
+    path = _write(tmp_path, "log: {level: warning}\n")
+    env = {"FINAGENT_LOG__FORMAT": "JSON"}
+    loaded = load_settings(path, cli_overrides={"log": {"level": "debug"}}, environ=env)
+    assert loaded.settings.log.level == "DEBUG"
+    assert loaded.settings.log.format == "json"
+    assert load_settings(path, environ={}).settings.log.level == "WARNING"
+    with pytest.raises(ConfigError, match=r"key 'log\.level'"):
+        load_settings(_write(tmp_path, "log: {level: 10}\n"), environ={})
+
+
+def test_sim_start_must_be_an_iso_time(tmp_path):
+    path = _write(tmp_path, "sim: {start: next monday}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    assert str(info.value) == (
+        f"{path}: key 'sim.start': expected an ISO time such as 2025-01-06T09:00-05:00"
+        " (got 'next monday')"
+    )
+    ok = load_settings(cli_overrides={"sim": {"start": "2025-01-06T09:00-05:00"}}, environ={})
+    assert ok.settings.sim.start == "2025-01-06T09:00-05:00"
+    assert (
+        load_settings(_write(tmp_path, "sim: {start: null}\n"), environ={}).settings.sim.start
+        is None
+    )

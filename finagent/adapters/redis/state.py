@@ -4,7 +4,8 @@
   hashes, the Redis twin of the SQLite ``jobs WHERE key LIKE '%:<day>%'`` query.
 - :func:`load_sim_anchor`: the simulated timeline (``sim_start + (wall - wall_start) x speed``)
   stored once with ``SET NX``, so every process of a ``feed: sim`` run (daemons and workers)
-  follows the first one's clock, however late it started.
+  follows the first one's clock, however late it started. ``up`` checks it with
+  :func:`read_sim_anchor` and drops it with :func:`clear_sim_anchor` (``--reset-timeline``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from finagent.ports.trading import JobTrail
 if TYPE_CHECKING:
     from finagent.adapters.redis.queue import RedisJobQueue
 
-__all__ = ["load_sim_anchor", "session_jobs"]
+__all__ = ["clear_sim_anchor", "load_sim_anchor", "read_sim_anchor", "session_jobs"]
 
 _SCAN_COUNT = 1000
 
@@ -69,3 +70,17 @@ async def load_sim_anchor(
     _, stored_text = await queue.transport.pipeline([("SET", key, value, "NX"), ("GET", key)])
     stored = json.loads(stored_text)
     return float(stored[0]), float(stored[1]), float(stored[2])
+
+
+async def read_sim_anchor(queue: RedisJobQueue) -> tuple[float, float, float] | None:
+    """The stored ``(wall_start, sim_start, speed)``, or None when no process anchored one."""
+    text = await queue.transport.execute("GET", f"{queue.namespace}:sim_anchor")
+    if text is None:
+        return None
+    stored = json.loads(text)
+    return float(stored[0]), float(stored[1]), float(stored[2])
+
+
+async def clear_sim_anchor(queue: RedisJobQueue) -> bool:
+    """Drop the stored timeline so the next process anchors a new one; True if there was one."""
+    return bool(await queue.transport.execute("DEL", f"{queue.namespace}:sim_anchor"))

@@ -4,7 +4,8 @@
 ``SqliteJobStore`` in its group-commit transaction, and the trading operations of the same batch
 (``finagent.ports.trading``) follow in a second short transaction on the same connection, so
 every daemon write still goes through the single writer. The CLI's ``halt``/``resume`` and the
-sim anchor use :func:`set_control` / :func:`load_anchor` (short transactions of their own).
+sim anchor use :func:`set_control` / :func:`load_anchor` (short transactions of their own);
+``up`` checks and drops the anchor with :func:`read_anchor` / :func:`clear_anchor`.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ if TYPE_CHECKING:
 __all__ = [
     "SimAnchor",
     "SqliteTradingStore",
+    "clear_anchor",
     "load_anchor",
+    "read_anchor",
     "read_control",
     "read_report",
     "set_control",
@@ -261,3 +264,36 @@ def load_anchor(conn: sqlite3.Connection, default: SimAnchor) -> SimAnchor:
         conn.execute("ROLLBACK")
         raise
     return found
+
+
+def _anchor_row(conn: sqlite3.Connection) -> SimAnchor | None:
+    row = conn.execute("SELECT wall_start, sim_start, speed FROM sim_anchor").fetchone()
+    return None if row is None else SimAnchor(float(row[0]), float(row[1]), float(row[2]))
+
+
+def read_anchor(path: Path) -> SimAnchor | None:
+    """The stored sim timeline, or None (no database yet, or it never ran on the sim feed).
+
+    Raises:
+        StoreError: the file exists but is not a usable finagent database.
+    """
+    if not path.exists():
+        return None
+    found: SimAnchor | None = _read(path, _anchor_row)
+    return found
+
+
+def clear_anchor(path: Path) -> bool:
+    """Drop the stored sim timeline so the next start anchors a new one; True if there was one.
+
+    Raises:
+        StoreError: the file exists but is not a usable finagent database.
+    """
+    if not path.exists():
+        return False
+    conn = connect_writer(path, must_exist=True)
+    try:
+        _ensure(conn)
+        return conn.execute("DELETE FROM sim_anchor").rowcount > 0  # autocommit
+    finally:
+        conn.close()
