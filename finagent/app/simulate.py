@@ -22,8 +22,8 @@ from finagent.app.parts import DaemonProbe
 from finagent.domain.errors import FinagentError
 
 if TYPE_CHECKING:
-    from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
     from finagent.domain.schedule import Session
+    from finagent.ports.calendar import ExchangeCalendar
     from finagent.settings import Settings
 
 __all__ = ["SimulationError", "find_session", "run_simulation"]
@@ -36,7 +36,7 @@ class SimulationError(FinagentError):
     """The simulation cannot run as asked (e.g. a holiday); one line."""
 
 
-def find_session(calendar: XcalsExchangeCalendar, day: date | None, today: date) -> Session:
+def find_session(calendar: ExchangeCalendar, day: date | None, today: date) -> Session:
     """The session on ``day``, or the next session after ``today``."""
     if day is not None:
         found = calendar.sessions(day, day)

@@ -74,7 +74,7 @@ if TYPE_CHECKING:
     from finagent.ports.queue import DispatchQueue
     from finagent.settings import Settings
 
-__all__ = ["HOUSEKEEPING_S", "open_parts"]
+__all__ = ["HOUSEKEEPING_S", "open_feeds", "open_parts"]
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ async def _open_clock(
     return _anchored_clock(store, settings)
 
 
-async def _open_feeds(
+async def open_feeds(
     stack: AsyncExitStack,
     settings: Settings,
     options: DaemonOptions,
@@ -269,7 +269,7 @@ async def open_parts(
         store.observe = _commit_metrics(metrics)
         clock, speed = await _open_clock(s, options, store)
         calendar = XcalsExchangeCalendar(s.exchange.calendar)
-        market, news, alpaca = await _open_feeds(stack, s, options, metrics, calendar)
+        market, news, alpaca = await open_feeds(stack, s, options, metrics, calendar)
         qs = s.queue
         # Leases guard against a hung worker: real seconds, so virtual ones at speed N.
         policy = QueuePolicy(qs.lease_s * speed, qs.max_attempts, qs.retry_base_s, qs.retry_max_s)

@@ -63,13 +63,13 @@ def one_line_errors(
 @contextmanager
 def daemon_errors() -> Iterator[None]:
     """What stops ``up`` or ``worker`` at start, as one line: settings, files, ports, Redis."""
-    from finagent.adapters.redis.wire import RedisUnavailableError
     from finagent.domain.errors import ConfigError, StorageError
+    from finagent.domain.jobs import QueueUnavailableError
 
     hint = "(check redis.url / FINAGENT_REDIS__URL and that Redis runs)"
     with (
         one_line_errors(ConfigError, StorageError),
-        one_line_errors(RedisUnavailableError, code=EXIT_UNAVAILABLE, hint=hint),
+        one_line_errors(QueueUnavailableError, code=EXIT_UNAVAILABLE, hint=hint),
     ):
         yield
 

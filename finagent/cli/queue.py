@@ -12,21 +12,17 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from cyclopts import App, Parameter
 
-from finagent.adapters.sqlite.schema import (
-    StoreError,
-    connect_reader,
-    list_jobs,
-    read_job,
-    read_stats,
-)
-from finagent.adapters.sqlite.store import SqliteJobStore
+from finagent.app import database
 from finagent.cli.common import die, load, one_line_errors
-from finagent.domain.jobs import Job, JobStatus, QueuePolicy
-from finagent.ports.queue import Prune, Requeue
+from finagent.domain.errors import StorageError
+from finagent.domain.jobs import JobStatus  # noqa: TC001 - cyclopts reads the annotations at run time
+
+if TYPE_CHECKING:
+    from finagent.domain.jobs import Job
 
 __all__ = ["parse_duration", "queue_app"]
 
@@ -80,11 +76,8 @@ def _print_json(data: object) -> None:
 @queue_app.command
 def stats(*, db: DbOpt = None, config: ConfigOpt = None, json: JsonOpt = False) -> None:
     """Counts by type and status, and the age of the oldest due pending job."""
-    with one_line_errors(StoreError):
-        conn = connect_reader(_db(db, config))
-    with conn:
-        result = read_stats(conn, time.time())
-    conn.close()
+    with one_line_errors(StorageError):
+        result = database.queue_stats(_db(db, config), time.time())
     rows = [
         {"type": t, "status": s.value, "count": n} for (t, s), n in sorted(result.counts.items())
     ]
@@ -109,10 +102,8 @@ def ls(
     json: JsonOpt = False,
 ) -> None:
     """List jobs, newest first."""
-    with one_line_errors(StoreError):
-        conn = connect_reader(_db(db, config))
-    found = list_jobs(conn, status=status, job_type=type, limit=limit)
-    conn.close()
+    with one_line_errors(StorageError):
+        found = database.list_jobs(_db(db, config), status=status, job_type=type, limit=limit)
     if json:
         _print_json([_job_dict(j) for j in found])
         return
@@ -127,11 +118,9 @@ def show(
     job_id: int, /, *, db: DbOpt = None, config: ConfigOpt = None, json: JsonOpt = False
 ) -> None:
     """Show one job with its payload and last error."""
-    with one_line_errors(StoreError):
+    with one_line_errors(StorageError):
         path = _db(db, config)
-        conn = connect_reader(path)
-    job = read_job(conn, job_id)
-    conn.close()
+        job = database.read_job(path, job_id)
     if job is None:
         die(f"{path}: no job {job_id}")
     data = _job_dict(job)
@@ -152,11 +141,6 @@ def json_dumps(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _writer(db: Path | None, config: Path | None) -> SqliteJobStore:
-    path = _db(db, config)
-    return SqliteJobStore.open(path, must_exist=True, busy_timeout_ms=_busy_ms(config))
-
-
 @queue_app.command
 def retry(
     job_id: int | None = None,
@@ -170,28 +154,16 @@ def retry(
     """Move a dead (or stuck) job, or ``--dead`` every dead job, back to pending."""
     if (job_id is None) == (not dead):
         die("give a job ID or --dead (not both)")
-    with one_line_errors(StoreError):
-        store = _writer(db, config)
-    try:
-        ids = [job_id] if job_id is not None else _dead_ids(store)
-        done: list[int] = []
-        for start in range(0, len(ids), 500):  # short transactions: the daemon keeps writing
-            chunk = ids[start : start + 500]
-            results = store.apply([Requeue(i) for i in chunk], time.time(), QueuePolicy())
-            done += [r.id for r in results if isinstance(r, Job) and r.status is JobStatus.PENDING]
-    finally:
-        store.close()
+    with one_line_errors(StorageError):
+        done = database.requeue(
+            _db(db, config), job_id, busy_timeout_ms=_busy_ms(config), now=time.time()
+        )
     if job_id is not None and not done:
         die(f"job {job_id} is missing or not dead/running")
     if json:
         _print_json({"requeued": done})
     else:
         print(f"requeued {len(done)} job(s)")
-
-
-def _dead_ids(store: SqliteJobStore) -> list[int]:
-    conn = store._conn
-    return [row[0] for row in conn.execute("SELECT id FROM jobs WHERE status = 'dead'")]
 
 
 @queue_app.command
@@ -207,12 +179,10 @@ def purge(
         seconds = parse_duration(done_older_than)
     except ValueError as exc:
         die(str(exc))
-    with one_line_errors(StoreError):
-        store = _writer(db, config)
-    try:
-        (deleted,) = store.apply([Prune(seconds)], time.time(), QueuePolicy())
-    finally:
-        store.close()
+    with one_line_errors(StorageError):
+        deleted = database.purge_done(
+            _db(db, config), seconds, busy_timeout_ms=_busy_ms(config), now=time.time()
+        )
     if json:
         _print_json({"purged": deleted})
     else:

@@ -126,9 +126,8 @@ class _Plan:
 def _plan(
     settings: Any, *, days: int, start: str | None, display: str | None, at: list[str]
 ) -> _Plan:
-    from finagent.adapters.clocks import SystemClock
-    from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
     from finagent.app import KNOWN_JOB_TYPES, schedule_values
+    from finagent.app.exchange import exchange_calendar, system_clock
     from finagent.services.schedule_plan import (
         check_exchange,
         check_zone,
@@ -146,9 +145,9 @@ def _plan(
     entries = compile_entries(
         schedule_values(settings, at), known_job_types=KNOWN_JOB_TYPES, exchange_tz=exchange_tz
     )
-    calendar = XcalsExchangeCalendar(ex.calendar)
+    calendar = exchange_calendar(ex.calendar)
     check_exchange(calendar, exchange_tz)
-    first = _first_day(start, SystemClock().now(), exchange_tz)
+    first = _first_day(start, system_clock().now(), exchange_tz)
     last = first + timedelta(days=days - 1)
     if first < _EARLIEST or last > _LATEST:
         raise ScheduleError(f"--from: {first} .. {last} is outside {_EARLIEST} .. {_LATEST}")

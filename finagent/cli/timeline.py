@@ -10,10 +10,10 @@ they are the standing configuration, not a one-off request.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from finagent.app.timeline import stored_anchor
 from finagent.cli.common import die
 
 if TYPE_CHECKING:
@@ -21,18 +21,16 @@ if TYPE_CHECKING:
 
 __all__ = ["check_timeline"]
 
-_Anchor = tuple[float, float, float]  # (wall_start, sim_start, speed)
-
 
 def check_timeline(loaded: LoadedSettings, *, reset: bool) -> None:
     """Drop the anchored timeline (``reset``), or refuse one-off values it would override.
 
     Raises:
         SystemExit: 2, with one line naming the values and the ``--reset-timeline`` hint.
-        StoreError, RedisUnavailableError: the anchor's store cannot be read.
+        StorageError, QueueUnavailableError: the anchor's store cannot be read.
     """
     settings = loaded.settings
-    stored = _stored(settings, reset=reset)
+    stored = stored_anchor(settings, reset=reset)
     if stored is None:
         return
     _, sim_start, speed = stored
@@ -63,31 +61,3 @@ def _one_off(loaded: LoadedSettings, key: str) -> bool:
 
 def _where(settings: Settings) -> str:
     return "redis" if settings.queue_backend == "redis" else str(settings.db_path)
-
-
-def _stored(settings: Settings, *, reset: bool) -> _Anchor | None:
-    """The anchor (None after ``reset`` or when none is stored)."""
-    if settings.queue_backend == "redis":
-        import trio
-
-        return trio.run(_redis_anchor, settings, reset)
-    from finagent.adapters.sqlite.state import clear_anchor, read_anchor
-
-    if reset:
-        clear_anchor(settings.db_path)
-        return None
-    found = read_anchor(settings.db_path)
-    return None if found is None else (found.wall_start, found.sim_start, found.speed)
-
-
-async def _redis_anchor(settings: Settings, reset: bool) -> _Anchor | None:
-    from finagent.adapters.redis.queue import open_redis_queue
-    from finagent.adapters.redis.state import clear_sim_anchor, read_sim_anchor
-    from finagent.domain.jobs import QueuePolicy
-
-    url = settings.redis.url.get_secret_value()
-    async with open_redis_queue(url, QueuePolicy(1.0, 1), time.time) as queue:
-        if reset:
-            await clear_sim_anchor(queue)
-            return None
-        return await read_sim_anchor(queue)

@@ -11,11 +11,14 @@ import tempfile
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from cyclopts import Parameter
 
 from finagent.cli.common import die, load, nested, one_line_errors
+
+if TYPE_CHECKING:
+    from finagent.ports.calendar import ExchangeCalendar
 
 __all__ = ["halt", "report", "resume", "scan", "simulate"]
 
@@ -32,10 +35,10 @@ def _parse_date(value: str | None) -> date | None:
         die(f"--date {value!r}: expected YYYY-MM-DD")
 
 
-def _calendar(name: str) -> Any:
-    from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
+def _calendar(name: str) -> ExchangeCalendar:
+    from finagent.app.exchange import exchange_calendar
 
-    return XcalsExchangeCalendar(name)
+    return exchange_calendar(name)
 
 
 def simulate(
@@ -89,9 +92,9 @@ def simulate(
             die(str(exc))
         # The progress line redraws itself with \r: only on a terminal, never into a pipe.
         progress = not json and sys.stderr.isatty()
-        from finagent.adapters.sqlite.schema import StoreError
+        from finagent.domain.errors import StorageError
 
-        with one_line_errors(StoreError):
+        with one_line_errors(StorageError):
             result = run_simulation(
                 settings, session, speed=rate, crash_rate=crash_rate, progress=progress
             )
@@ -136,11 +139,8 @@ def scan(
     """Scan the configured feed once and print the candidates with their score components."""
     import trio
 
-    from finagent.adapters.sim.market import SimMarket
-    from finagent.app.parts import sim_session_for
-    from finagent.domain.gaps import ScanRules
-    from finagent.domain.scoring import ScoreWeights, rank
-    from finagent.services.scanner import scan_at
+    from finagent.app.scan import scan_once
+    from finagent.domain.errors import ConfigError, MarketDataError
     from finagent.services.scoring import scored_to_json
 
     if not once:
@@ -152,17 +152,8 @@ def scan(
         die(f"--at {at!r}: expected an ISO time")
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    s = settings.scan
-    rules = ScanRules(s.min_gap_pct, s.min_price, s.max_price, s.min_premarket_volume,
-                      s.min_relative_volume, s.max_candidates)  # fmt: skip
-    sim = settings.sim
-    market = SimMarket(
-        symbols=sim.symbols,
-        seed=sim.seed,
-        session_for=sim_session_for(_calendar(settings.exchange.calendar)),
-    )
-    found = trio.run(scan_at, market, market, rules, when)
-    ranked = [scored_to_json(x) for x in rank(found, ScoreWeights(), len(found))]
+    with one_line_errors(ConfigError, MarketDataError):
+        ranked = [scored_to_json(x) for x in trio.run(scan_once, settings, when)]
     if json:
         print(jsonlib.dumps({"at": when.isoformat(), "candidates": ranked}))
         return
@@ -182,25 +173,19 @@ def report(
     config: ConfigOpt = None,
 ) -> None:
     """Print a stored daily report."""
-    from finagent.adapters.sqlite.schema import StoreError, connect_reader
-    from finagent.adapters.sqlite.state import read_report
+    from finagent.app import database
+    from finagent.domain.errors import StorageError
 
     settings = load(config, nested({"db_path": str(db) if db else None})).settings
     day = _parse_date(date)
     try:
         if day is None:
-            conn = connect_reader(settings.db_path)
-            try:
-                row = conn.execute("SELECT max(session_date) FROM daily_reports").fetchone()
-            except Exception:
-                row = (None,)
-            finally:
-                conn.close()
-            if row[0] is None:
+            latest = database.latest_report_date(settings.db_path)
+            if latest is None:
                 die(f"{settings.db_path}: no daily report yet")
-            day = date_from(row[0])
-        found = read_report(settings.db_path, day.isoformat())
-    except StoreError as exc:
+            day = date_from(latest)
+        found = database.read_report(settings.db_path, day.isoformat())
+    except StorageError as exc:
         die(str(exc))
     if found is None:
         die(f"{settings.db_path}: no daily report for {day.isoformat()}")
@@ -213,13 +198,13 @@ def date_from(text: str) -> date:
 
 
 def _set_state(state: str, flatten: bool, db: Path | None, config: Path | None) -> None:
-    from finagent.adapters.sqlite.schema import StoreError
-    from finagent.adapters.sqlite.state import set_control
+    from finagent.app import database
+    from finagent.domain.errors import StorageError
 
     settings = load(config, nested({"db_path": str(db) if db else None})).settings
     try:
-        control = set_control(settings.db_path, state, flatten=flatten, now=time.time())
-    except StoreError as exc:
+        control = database.set_control(settings.db_path, state, flatten=flatten, now=time.time())
+    except StorageError as exc:
         die(str(exc))
     more = " and flatten every position" if flatten else ""
     print(f"trading state: {control.state}{more} (the daemon applies it within a second)")

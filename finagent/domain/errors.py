@@ -11,7 +11,8 @@ FinagentError
 ├── PayloadError                    a job payload that does not fit its type (domain.wire)
 ├── QueueError                      a queue request that could not be applied (domain.jobs)
 │   ├── JobNotFoundError, LeaseLostError
-│   └── RedisUnavailableError       the Redis queue could not be reached (adapters.redis)
+│   └── QueueUnavailableError       the backend could not be reached (domain.jobs);
+│       └── RedisUnavailableError   Redis's (adapters.redis)
 ├── StorageError                    the database file cannot be used or written (adapters.sqlite)
 ├── LeadershipLostError             the scheduler's leader lock expired (adapters.redis)
 └── TradingError

@@ -25,6 +25,7 @@ __all__ = [
     "QueueError",
     "QueuePolicy",
     "QueueStats",
+    "QueueUnavailableError",
     "retry_delay",
 ]
 
@@ -33,6 +34,10 @@ JsonObject = Mapping[str, Any]
 
 class QueueError(FinagentError):
     """A queue request that could not be applied as asked."""
+
+
+class QueueUnavailableError(QueueError):
+    """The queue's backend could not be reached or answered with an error (e.g. Redis)."""
 
 
 class JobNotFoundError(QueueError):

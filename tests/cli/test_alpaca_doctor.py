@@ -13,7 +13,8 @@ import pytest
 
 from finagent.adapters.alpaca.http import alpaca_headers
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
-from finagent.cli.doctor import NOTHING_TO_CHECK, SAMPLE, doctor, doctor_command, run_checks
+from finagent.app.doctor import NOTHING_TO_CHECK, SAMPLE, doctor, run_checks
+from finagent.cli.doctor import doctor_command
 from finagent.settings import Settings, load_settings
 from tests.fakes.alpaca import FakeAlpacaState, running_fake_alpaca
 from tests.fakes.alpaca.market import bar, snapshot

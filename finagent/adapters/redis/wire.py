@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, final
 import hiredis
 from redis.connection import parse_url
 
-from finagent.domain.jobs import QueueError
+from finagent.domain.jobs import QueueUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -38,7 +38,7 @@ MORE = object()  # hiredis.Reader.gets(): no complete reply buffered yet
 CHUNK = 65536
 
 
-class RedisUnavailableError(QueueError):
+class RedisUnavailableError(QueueUnavailableError):
     """Redis could not be reached, the connection broke, or it answered with an error."""
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "SimAnchor",
     "SqliteTradingStore",
     "clear_anchor",
+    "latest_report_date",
     "load_anchor",
     "read_anchor",
     "read_control",
@@ -225,6 +226,13 @@ def read_control(path: Path) -> Control:
     """The control row (defaults when the daemon never ran); raises ``StoreError``."""
     found: Control | None = _read(path, _control)
     return found or Control()
+
+
+def latest_report_date(path: Path) -> str | None:
+    """The newest session date (ISO) with a stored daily report, or None."""
+    row = _read(path, lambda conn: conn.execute(
+        "SELECT max(session_date) FROM daily_reports").fetchone())  # fmt: skip
+    return None if row is None or row[0] is None else str(row[0])
 
 
 def read_report(path: Path, session_date: str) -> Mapping[str, Any] | None:
