@@ -116,7 +116,10 @@ def test_compose_wires_the_app_prometheus_and_grafana():
     app = services["finagent"]
     assert app["build"] == "." and app["command"] == ["finagent", "up"]
     assert any(v.startswith("finagent-data:") for v in app["volumes"])
-    assert "./settings.yaml:/data/settings.yaml:ro" in app["volumes"]
+    # The settings sit where FINAGENT_CONFIG points, outside the /data volume (the database).
+    config = app["environment"]["FINAGENT_CONFIG"]
+    assert f"./settings.yaml:{config}:ro" in app["volumes"]
+    assert not config.startswith("/data/")
     # Secrets only as env, taken from the caller's environment, never a literal value.
     secrets = {k: v for k, v in app["environment"].items() if "ALPACA__" in k}
     assert secrets and all(v == f"${{{k}:-}}" for k, v in secrets.items())
