@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -12,10 +11,10 @@ import trio
 
 from finagent.adapters.clocks import VirtualClock
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
-from finagent.domain.jobs import Job, JobStatus, NewJob
 from finagent.domain.schedule import DEFAULT_JOB_TYPES, EntryValues
 from finagent.services.schedule_plan import compile_entries
 from finagent.services.scheduler import MemoryScheduleCursor, Scheduler, SkipCounter
+from tests.fakes.queue import FakeQueue
 
 NY = ZoneInfo("America/New_York")
 
@@ -25,37 +24,6 @@ DEFAULTS = {
     "flatten": EntryValues("flatten", at="close-5m", grace_s=240),
     "daily_report": EntryValues("report", at="close+5m", grace_s=6 * 3600),
 }
-
-
-@dataclass
-class FakeQueue:
-    """Records every enqueue; like the real queues, a known key returns the stored job."""
-
-    clock: VirtualClock
-    calls: list[tuple[str, datetime]] = field(default_factory=list)
-    jobs: dict[str, Job] = field(default_factory=dict)
-
-    async def enqueue(self, jobs, *, parent_id=None):
-        out = []
-        for new in jobs:
-            assert isinstance(new, NewJob)
-            self.calls.append((new.key, self.clock.now()))
-            if new.key not in self.jobs:
-                ts = self.clock.timestamp()
-                self.jobs[new.key] = Job(
-                    len(self.jobs) + 1,
-                    new.type,
-                    new.key,
-                    new.payload,
-                    JobStatus.PENDING,
-                    0,
-                    5,
-                    ts,
-                    ts,
-                    ts,
-                )
-            out.append(self.jobs[new.key])
-        return out
 
 
 @pytest.fixture(scope="module")
