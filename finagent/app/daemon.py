@@ -231,11 +231,11 @@ async def run_daemon(
             task_status.started(port)
             await stop.wait()
             log.info("stopping: shutting the supervision tree down in reverse order")
-        nursery.cancel_scope.cancel()
         if parts.fatal.reason is not None:
             # The tree is down, so nothing sends any more; the broker is still open.
             await stop_safely(parts.broker)
             raise StoppedSafely(f"{parts.fatal.reason}; stopped safely at the broker")
+        nursery.cancel_scope.cancel()
     log.info("finagent stopped")
 
 

@@ -39,12 +39,11 @@ def test_a_second_exclusive_holder_is_refused_with_the_first_ones_pid(tmp_path: 
 
 def test_shared_holders_coexist_and_keep_an_exclusive_one_out(tmp_path: Path) -> None:
     db = tmp_path / "finagent.db"
-    with hold_database(db, exclusive=False), hold_database(db, exclusive=False):
-        with pytest.raises(DatabaseInUseError):
-            take(db)
-    with hold_database(db):
-        with pytest.raises(DatabaseInUseError):
-            take(db, exclusive=False)
+    shared = hold_database(db, exclusive=False)
+    with shared, hold_database(db, exclusive=False), pytest.raises(DatabaseInUseError):
+        take(db)
+    with hold_database(db), pytest.raises(DatabaseInUseError):
+        take(db, exclusive=False)
 
 
 def test_a_lock_file_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
