@@ -63,6 +63,8 @@ def hold_database(db_path: Path, *, exclusive: bool = True) -> Iterator[None]:
         StoreError: the lock file cannot be opened (the directory is missing or read-only).
     """
     path = lock_path(db_path)
+    if not db_path.parent.is_dir():
+        raise StoreError(f"{db_path}: cannot create database: {db_path.parent} is not a directory")
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:

@@ -47,8 +47,11 @@ def test_shared_holders_coexist_and_keep_an_exclusive_one_out(tmp_path: Path) ->
 
 
 def test_a_lock_file_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="cannot open its lock file"):
+    with pytest.raises(StoreError, match="missing is not a directory"):
         take(tmp_path / "missing" / "finagent.db")
+    (tmp_path / "finagent.db.lock").mkdir()  # something that cannot be opened as a file
+    with pytest.raises(StoreError, match="cannot open its lock file"):
+        take(tmp_path / "finagent.db")
 
 
 def test_identity_tells_deleted_from_replaced(tmp_path: Path) -> None:
