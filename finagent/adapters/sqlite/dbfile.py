@@ -140,11 +140,9 @@ def check_integrity(path: Path, *, budget_s: float = INTEGRITY_BUDGET_S) -> Inte
     try:
         # quick_check(1): the first problem is enough to refuse the file.
         rows = conn.execute("PRAGMA quick_check(1)").fetchall()
-    except sqlite3.OperationalError as exc:
+    except sqlite3.DatabaseError as exc:  # "interrupted" when over budget, else corruption
         if stopped:
             return IntegrityReport(complete=False, seconds=time.perf_counter() - started)
-        raise StoreError(f"{path}: database is corrupt ({exc}); restore it from a backup") from None
-    except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path}: database is corrupt ({exc}); restore it from a backup") from None
     finally:
         conn.close()

@@ -16,7 +16,7 @@ from finagent.adapters.sqlite.dbfile import (
     lock_path,
 )
 from finagent.adapters.sqlite.schema import StoreError, connect_writer
-from finagent.adapters.sqlite.state import SqliteTradingStore
+from finagent.adapters.sqlite.state import SqliteTradingStore, read_control
 from finagent.domain.jobs import QueuePolicy
 from finagent.ports.trading import ReadControl
 
@@ -142,3 +142,14 @@ def test_a_check_that_cannot_even_read_the_schema_is_corrupt(tmp_path: Path) -> 
         check_integrity(db)
     with pytest.raises(sqlite3.DatabaseError):
         sqlite3.connect(db).execute("SELECT * FROM sqlite_master").fetchall()
+
+
+def test_reading_a_corrupt_database_is_one_line_too(tmp_path: Path) -> None:
+    db = tmp_path / "finagent.db"
+    SqliteTradingStore.open(db).close()
+    data = bytearray(db.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    data[page:] = b"\xa5" * (len(data) - page)  # every table's root page
+    db.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="database is corrupt"):
+        read_control(db)
