@@ -1,4 +1,4 @@
-"""``python -m benchmarks actors|queue|scan``: benchmarks, not tests (docs/benchmarks.md)."""
+"""``python -m benchmarks actors|queue|scan|integrity``: benchmarks, not tests (see docs)."""
 
 from __future__ import annotations
 
@@ -74,6 +74,19 @@ def scan(*, symbols: int = 10_000, runs: int = 5, json: bool = False) -> None:
 
     result = run_scan_bench(symbols=symbols, runs=runs)
     print(jsonlib.dumps(result) if json else format_scan_bench(result))
+
+
+@bench_app.command
+def integrity(
+    *,
+    size_mb: int = 1024,
+    db_dir: Annotated[Path | None, Parameter(help="where the bench database goes")] = None,
+) -> None:
+    """Start-up ``PRAGMA quick_check`` time on a job database of ``size_mb`` MiB (JSON)."""
+    from benchmarks.integrity_bench import run_integrity_bench
+
+    with tempfile.TemporaryDirectory(dir=db_dir) as tmp:
+        print(jsonlib.dumps(run_integrity_bench(Path(tmp), size_mb)))
 
 
 def main() -> None:

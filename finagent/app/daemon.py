@@ -39,6 +39,7 @@ from finagent.observability import (
     configure_logging,
     register_secret,
 )
+from finagent.services.db_watch import stop_safely
 from finagent.services.heartbeat import Heartbeat
 from finagent.services.http import serve_http
 from finagent.services.schedule_plan import check_exchange, check_zone, compile_entries
@@ -53,6 +54,7 @@ __all__ = [
     "DaemonOptions",
     "DaemonProbe",
     "StartupError",
+    "StoppedSafely",
     "run_daemon",
     "run_daemon_blocking",
     "run_worker_blocking",
@@ -69,6 +71,10 @@ EXIT_FORCED = 130
 
 class StartupError(FinagentError):
     """The daemon cannot start; the message is one line naming what is wrong."""
+
+
+class StoppedSafely(FinagentError):
+    """A fault stopped the daemon after it stopped safely at the broker; one line: the fault."""
 
 
 def schedule_values(settings: Settings, at_overrides: Sequence[str] = ()) -> dict[str, EntryValues]:
@@ -135,6 +141,9 @@ def _supervisor_spec(
         children.append(ChildSpec("scheduler", body, shutdown_timeout=1.0))
     if parts.housekeeping is not None:
         children.append(ChildSpec("housekeeping", parts.housekeeping, shutdown_timeout=1.0))
+    if parts.db_watch is not None:
+        # It only stats a path: cancelling it at once is a clean stop.
+        children.append(ChildSpec("db_watch", parts.db_watch.run, shutdown_timeout=0.0))
     children += [
         ChildSpec("heartbeat", Heartbeat(interval_s=30.0).run, restart=Restart.PERMANENT),
         # The watchdog holds no state: cancelling it at once is a clean stop.
@@ -176,6 +185,11 @@ async def run_daemon(
     """Run the daemon until ``stop`` is set, then shut the tree down in reverse order.
 
     Reports the bound metrics port (or None when metrics are off) once everything started.
+
+    Raises:
+        StoppedSafely: a fault (the database file deleted or replaced) stopped the daemon; it
+            shut the tree down, then canceled its working entries and closed its positions
+            at the broker.
     """
     options = options if options is not None else DaemonOptions()
     stop = stop if stop is not None else trio.Event()
@@ -208,6 +222,7 @@ async def run_daemon(
                 readiness,
             )
         observer.listen(parts.dispatcher.on_event)  # a crashed stage fails the job it held
+        nursery.start_soon(_stop_on_fault, parts, stop)
         spec = _supervisor_spec(settings, observer, parts, scheduler=not worker)
         async with open_supervisor(spec, observer, parts.rng) as tree:
             log.info("supervision tree '%s' running", tree.name)
@@ -216,8 +231,17 @@ async def run_daemon(
             task_status.started(port)
             await stop.wait()
             log.info("stopping: shutting the supervision tree down in reverse order")
+        if parts.fatal.reason is not None:
+            # The tree is down, so nothing sends any more; the broker is still open.
+            await stop_safely(parts.broker)
+            raise StoppedSafely(f"{parts.fatal.reason}; stopped safely at the broker")
         nursery.cancel_scope.cancel()
     log.info("finagent stopped")
+
+
+async def _stop_on_fault(parts: Parts, stop: trio.Event) -> None:
+    await parts.fatal.requested.wait()
+    stop.set()
 
 
 def _register_secrets(settings: Settings) -> None:

@@ -13,6 +13,7 @@ import trio
 
 from actors.events import ActorRestarted
 from finagent.domain.market import Session
+from finagent.services.db_watch import FatalStop
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from finagent.ports.broker import Broker
     from finagent.ports.market import MarketData
     from finagent.ports.queue import DispatchQueue
+    from finagent.services.db_watch import DatabaseWatch
     from finagent.services.dispatcher import Dispatcher
     from finagent.services.execution import Executor
     from finagent.services.reporter import Reporter
@@ -104,6 +106,10 @@ class Parts:
     scheduler_actor: Actor | None = None
     #: the Redis queue's lease recovery and pruning (None on SQLite: the writer does it)
     housekeeping: Actor | None = None
+    #: watches the database file's identity (device, inode)
+    db_watch: DatabaseWatch | None = None
+    #: set by a fault the daemon cannot run through: it stops safely at the broker and exits
+    fatal: FatalStop = field(default_factory=FatalStop)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from finagent.adapters.redis.queue import open_redis_queue
 from finagent.adapters.redis.state import clear_sim_anchor, read_sim_anchor
+from finagent.adapters.sqlite.dbfile import hold_database
 from finagent.adapters.sqlite.state import clear_anchor, read_anchor
 from finagent.domain.jobs import QueuePolicy
 
@@ -33,10 +34,12 @@ def stored_anchor(settings: Settings, *, reset: bool) -> Anchor | None:
         import trio
 
         return trio.run(_redis_anchor, settings, reset)
-    if reset:
-        clear_anchor(settings.db_path)
-        return None
-    found = read_anchor(settings.db_path)
+    # A running daemon's timeline is not ours to read or drop: its lock refuses us first.
+    with hold_database(settings.db_path):
+        if reset:
+            clear_anchor(settings.db_path)
+            return None
+        found = read_anchor(settings.db_path)
     return None if found is None else (found.wall_start, found.sim_start, found.speed)
 
 

@@ -23,7 +23,8 @@ from finagent.adapters.clocks import VirtualClock
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.adapters.sim.market import SimMarket
 from finagent.adapters.sim.paper_broker import open_paper_broker
-from finagent.adapters.sqlite.state import SimAnchor, SqliteTradingStore
+from finagent.adapters.sqlite.dbfile import FileIdentity, check_integrity, hold_database
+from finagent.adapters.sqlite.state import SimAnchor, SqliteTradingStore, set_control
 from finagent.app.alpaca import AlpacaParts, open_alpaca, uses_alpaca
 from finagent.app.parts import Actor, Parts, broker_path, sim_session_for
 from finagent.app.redis_backend import (
@@ -34,8 +35,10 @@ from finagent.app.redis_backend import (
     open_redis_queue_for,
 )
 from finagent.app.rules import plan_rules, risk_profile, scan_rules
+from finagent.domain.errors import BrokerError
 from finagent.domain.jobs import QueuePolicy
 from finagent.domain.scoring import ScoreWeights
+from finagent.services.db_watch import DatabaseWatch
 from finagent.services.dispatcher import Dispatcher
 from finagent.services.execution import Executor
 from finagent.services.persistence import JobWriter, PersistentJobQueue, WriteRequest
@@ -90,6 +93,79 @@ def _anchored_clock(store: SqliteTradingStore, settings: Settings) -> tuple[Virt
     now = datetime.fromtimestamp(anchor.virtual(wall), UTC)
     log.info("sim timeline: %s at %gx (anchored in the database)", now.isoformat(), anchor.speed)
     return VirtualClock(now, speed=anchor.speed), anchor.speed
+
+
+@dataclass(frozen=True, slots=True)
+class _Before:
+    """What was on disk before the daemon opened anything: is its database new, and the paper
+    broker's not?"""
+
+    new_db: bool
+    paper_db: bool
+
+
+def _open_store(
+    stack: AsyncExitStack, settings: Settings, metrics: Metrics
+) -> tuple[SqliteTradingStore, FileIdentity, _Before]:
+    """Lock the database file, check its pages, open it and watch its identity.
+
+    Raises:
+        StoreError: in use by another process (``DatabaseInUseError``), corrupt, unusable.
+    """
+    s = settings
+    # On Redis several processes share the file (the trading tables): a shared lock keeps a
+    # SQLite-backed daemon away from them, and them from it.
+    stack.enter_context(hold_database(s.db_path, exclusive=s.queue_backend != "redis"))
+    paper = broker_path(s.db_path, s.paper.db_path)
+    before = _Before(
+        new_db=not s.db_path.exists() or s.db_path.stat().st_size == 0,
+        paper_db=s.broker == "paper" and paper.exists() and paper.stat().st_size > 0,
+    )
+    checked = check_integrity(s.db_path)
+    if not checked.complete:
+        log.warning(
+            "database %s: quick_check stopped unfinished after %.1f s; the rest is unchecked",
+            s.db_path, checked.seconds,
+        )  # fmt: skip
+    store = SqliteTradingStore.open(
+        s.db_path, synchronous=s.sqlite.synchronous, busy_timeout_ms=s.sqlite.busy_timeout_ms
+    )
+    stack.callback(store.close)
+    store.identity = identity = FileIdentity(s.db_path)
+    store.observe = _commit_metrics(metrics)
+    return store, identity, before
+
+
+async def _halt_if_history_lost(
+    settings: Settings, before: _Before, broker: Broker, metrics: Metrics
+) -> None:
+    """A new database beside a broker that already holds our book: halt until ``resume``.
+
+    A lost database must not pass for a first start: the broker's orders and the paper
+    broker's book would go on without the daemon's history of them.
+    """
+    if not before.new_db:
+        return
+    try:
+        working = len(await broker.open_orders())
+    except BrokerError as exc:  # reconciliation retries the broker; this check only warns
+        log.warning("cannot list the broker's open orders at start: %s", exc)
+        working = 0
+    if not before.paper_db and working == 0:
+        return
+    s = settings
+    found = (
+        f"the paper broker's database {broker_path(s.db_path, s.paper.db_path)}"
+        if before.paper_db
+        else f"{working} open order(s) at the broker"
+    )
+    set_control(s.db_path, "halted", flatten=False, now=time.time())
+    metrics.database_faults.labels("fresh_database").inc()
+    log.error(
+        "database %s is new but %s already exists: trading is halted until `finagent resume`"
+        " (restore the old database if it was lost)",
+        s.db_path, found,
+    )  # fmt: skip
 
 
 def _commit_metrics(metrics: Metrics) -> Callable[[int, float], None]:
@@ -262,11 +338,7 @@ async def open_parts(
     """
     s = settings
     async with AsyncExitStack() as stack:
-        store = SqliteTradingStore.open(
-            s.db_path, synchronous=s.sqlite.synchronous, busy_timeout_ms=s.sqlite.busy_timeout_ms
-        )
-        stack.callback(store.close)
-        store.observe = _commit_metrics(metrics)
+        store, identity, before = _open_store(stack, s, metrics)
         clock, speed = await _open_clock(s, options, store)
         calendar = XcalsExchangeCalendar(s.exchange.calendar)
         market, news, alpaca = await open_feeds(stack, s, options, metrics, calendar)
@@ -275,6 +347,7 @@ async def open_parts(
         policy = QueuePolicy(qs.lease_s * speed, qs.max_attempts, qs.retry_base_s, qs.retry_max_s)
         q = await _open_queue(stack, s, options, store, policy, clock)
         broker = await _open_broker(stack, s, alpaca, market, clock)
+        await _halt_if_history_lost(s, before, broker, metrics)
         switch = TradingSwitch()
         chaos = Chaos(options.crash_rate, s.sim.seed) if options.crash_rate > 0 else None
         stats = StageStats()
@@ -300,6 +373,7 @@ async def open_parts(
             random.Random(f"supervision:{s.sim.seed}").random, metrics,
             restart_allowance=10_000 if chaos is not None else 0,
         )  # fmt: skip
+        parts.db_watch = DatabaseWatch(identity, switch, parts.fatal, metrics=metrics)
         if q.redis is not None:
             parts.scheduler_actor = leader_actor(q.redis, scheduler.run)
             parts.housekeeping = housekeeping_actor(

@@ -16,6 +16,7 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_FORCED",
     "EXIT_PIPE",
+    "EXIT_STOPPED",
     "EXIT_UNAVAILABLE",
     "EXIT_USAGE",
     "daemon_errors",
@@ -28,6 +29,7 @@ __all__ = [
 EXIT_FAILED = 1  # a check failed (doctor), or the daemon stopped on an error it logged
 EXIT_USAGE = 2  # the operator's input cannot work: a flag, a setting, a path, a port
 EXIT_UNAVAILABLE = 3  # a service the daemon needs (Redis) did not answer at start: retry later
+EXIT_STOPPED = 4  # a fault stopped the daemon after it stopped safely at the broker: needs you
 EXIT_FORCED = 130  # a second SIGINT/SIGTERM forced the exit
 EXIT_PIPE = 141  # stdout was closed (`| head`): 128 + SIGPIPE, as other Unix tools report it
 
@@ -62,12 +64,14 @@ def one_line_errors(
 
 @contextmanager
 def daemon_errors() -> Iterator[None]:
-    """What stops ``up`` or ``worker`` at start, as one line: settings, files, ports, Redis."""
+    """What stops ``up`` or ``worker``, as one line: settings, files, ports, Redis; a fault."""
+    from finagent.app import StoppedSafely
     from finagent.domain.errors import ConfigError, StorageError
     from finagent.domain.jobs import QueueUnavailableError
 
     hint = "(check redis.url / FINAGENT_REDIS__URL and that Redis runs)"
     with (
+        one_line_errors(StoppedSafely, code=EXIT_STOPPED),
         one_line_errors(ConfigError, StorageError),
         one_line_errors(QueueUnavailableError, code=EXIT_UNAVAILABLE, hint=hint),
     ):

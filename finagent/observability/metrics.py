@@ -186,6 +186,12 @@ class Metrics:
             ["entry"],
             registry=r,
         )
+        self.database_faults = Counter(
+            "finagent_database_faults_total",
+            "Faults of the database file itself: deleted, replaced, fresh_database.",
+            ["fault"],
+            registry=r,
+        )
 
     def update_queue_gauges(self, stats: QueueStats) -> None:
         """Set ``finagent_queue_depth{status}`` and the oldest-pending age from ``stats``."""

@@ -17,7 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
 from finagent.adapters.sqlite.checkpoint import Checkpointer
-from finagent.adapters.sqlite.schema import Synchronous, connect_reader, connect_writer
+from finagent.adapters.sqlite.schema import (
+    StoreError,
+    Synchronous,
+    connect_reader,
+    connect_writer,
+)
 from finagent.adapters.sqlite.store import SqliteJobStore
 from finagent.ports.trading import (
     Control,
@@ -35,6 +40,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from finagent.domain.jobs import QueuePolicy
+    from finagent.ports.storage import StoreIdentity
 
 __all__ = [
     "SimAnchor",
@@ -103,6 +109,8 @@ class SqliteTradingStore:
         self._conn = conn
         self._jobs = SqliteJobStore(conn, checkpointer)
         self.observe = observe
+        #: when set, every batch first checks that the path still names the opened file
+        self.identity: StoreIdentity | None = None
 
     @classmethod
     def open(
@@ -128,7 +136,14 @@ class SqliteTradingStore:
     def apply(
         self, ops: Sequence[Any], now: float, policy: QueuePolicy
     ) -> list[object | Exception]:
-        """Job ops in the job store's group commit, then trading ops; results in order."""
+        """Job ops in the job store's group commit, then trading ops; results in order.
+
+        Raises:
+            StoreError: the database file was deleted or replaced: nothing is written to it.
+        """
+        moved = self.identity.changed() if self.identity is not None else None
+        if moved is not None:
+            raise StoreError(f"{moved}; not writing to it")
         started = time.perf_counter()
         results = self._apply(ops, now, policy)
         if self.observe is not None:
@@ -218,6 +233,8 @@ def _read(path: Path, fn: Any, *args: Any) -> Any:
         return fn(conn, *args)
     except sqlite3.OperationalError:  # the trading tables are made on the daemon's first start
         return None
+    except sqlite3.DatabaseError as exc:  # pages that are not what their header promises
+        raise StoreError(f"{path}: database is corrupt ({exc}); restore it from a backup") from None
     finally:
         conn.close()
 
