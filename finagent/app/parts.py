@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
     from finagent.app.redis_backend import (
         QueueTrailRecords,
+        RedisWatch,
     )
     from finagent.observability import Metrics
     from finagent.ports.broker import Broker
@@ -104,6 +105,8 @@ class Parts:
     scheduler_actor: Actor | None = None
     #: the Redis queue's lease recovery and pruning (None on SQLite: the writer does it)
     housekeeping: Actor | None = None
+    #: the Redis link and data-epoch watch (None on SQLite): ``/readyz``'s ``redis`` check
+    redis_watch: RedisWatch | None = None
 
 
 @dataclass
