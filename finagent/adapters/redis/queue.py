@@ -151,6 +151,11 @@ def _raise_mapped(exc: RedisReplyError) -> NoReturn:
     raise RedisUnavailableError(f"redis error: {text}") from exc
 
 
+def _is_reply(exc: RedisUnavailableError) -> bool:
+    """True when Redis answered with an error (mapped or not), not when it was unreachable."""
+    return isinstance(exc, RedisReplyError) or isinstance(exc.__cause__, RedisReplyError)
+
+
 @final
 class RedisJobQueue:
     """JobQueue + QueueAdmin on Redis Streams. Safe to share between processes and tasks.
@@ -331,8 +336,10 @@ class RedisJobQueue:
                     log.warning("recovered %d job(s) whose lease expired", n)
                 if retain_done_s is not None:
                     await self.prune(retain_done_s)
-            except RedisUnavailableError as exc:  # the daemon logs the outage once, not each round
-                log.debug("housekeeping skipped: %s", exc)
+            except RedisUnavailableError as exc:
+                # An outage is logged once by the daemon, not each round; an error reply is news.
+                level = logging.WARNING if _is_reply(exc) else logging.DEBUG
+                log.log(level, "housekeeping skipped: %s", exc)
             await trio.sleep(every_s)
 
 
