@@ -70,6 +70,11 @@ class VirtualClock:
         self._speed = speed
         self._t0 = trio.current_time() if t0 is None else t0
 
+    @property
+    def speed(self) -> float:
+        """Virtual seconds per Trio second."""
+        return self._speed
+
     def timestamp(self) -> float:
         """The current virtual instant as epoch seconds."""
         return self._epoch_ts + (trio.current_time() - self._t0) * self._speed

@@ -170,8 +170,12 @@ def _declared_readiness(observer: CountingObserver, parts: Parts, *, scheduler: 
     if scheduler:
         owners["scheduler"] = ["scheduler"]
     owners["db_writable"] = ["persistence"]
-    readiness = Readiness(owners)
+    watch = parts.redis_watch  # redis: a live check, failing while Redis does not answer
+    readiness = Readiness([*owners, "redis"] if watch is not None else owners)
     observer.listen(ActorReadiness(readiness, owners).on_event)
+    if watch is not None:
+        readiness.set("redis", watch.up)
+        watch.listen(lambda up: readiness.set("redis", up))
     return readiness
 
 

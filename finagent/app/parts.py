@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
     from finagent.app.redis_backend import (
         QueueTrailRecords,
+        RedisWatch,
     )
     from finagent.observability import Metrics
     from finagent.ports.broker import Broker
@@ -110,6 +111,8 @@ class Parts:
     db_watch: DatabaseWatch | None = None
     #: set by a fault the daemon cannot run through: it stops safely at the broker and exits
     fatal: FatalStop = field(default_factory=FatalStop)
+    #: the Redis link and data-epoch watch (None on SQLite): ``/readyz``'s ``redis`` check
+    redis_watch: RedisWatch | None = None
 
 
 @dataclass

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from actors import ActorContext
     from finagent.adapters.redis.queue import RedisJobQueue
     from finagent.app.options import DaemonOptions
+    from finagent.app.redis_backend import RedisWatch
     from finagent.domain.schedule import Entry
     from finagent.observability import Metrics
     from finagent.ports.broker import Broker
@@ -200,6 +201,7 @@ class _Queue:
     persistence: Actor
     redis: RedisJobQueue | None
     notifying: NotifyingQueue | None
+    watch: RedisWatch | None = None
 
 
 async def _open_clock(
@@ -252,12 +254,15 @@ async def _open_queue(
     if settings.queue_backend != "redis":
         queue = PersistentJobQueue(send)
         return _Queue(queue, writer_records, writer_records, writer, persistence, None, None)
-    redis_queue = await stack.enter_async_context(
-        open_redis_queue_for(settings, policy, clock.timestamp, inline=options.inline)
+    watch = await stack.enter_async_context(
+        open_redis_queue_for(settings, policy, clock, inline=options.inline)
     )
+    redis_queue = watch.queue
     notifying = NotifyingQueue(redis_queue)
-    records = QueueTrailRecords(writer_records, redis_queue)
-    return _Queue(notifying, records, writer_records, writer, persistence, redis_queue, notifying)
+    records = QueueTrailRecords(writer_records, redis_queue, watch)
+    return _Queue(
+        notifying, records, writer_records, writer, persistence, redis_queue, notifying, watch
+    )
 
 
 async def _open_broker(
@@ -293,7 +298,8 @@ def _handlers(
     """Every stage's handler by actor name, with the executor and reporter for the probe."""
     s = settings
     executor = Executor(broker, clock, switch, metrics)
-    reporter = Reporter(broker, records)
+    gap = records.trail_gap if isinstance(records, QueueTrailRecords) else None
+    reporter = Reporter(broker, records, trail_gap=gap)
     # Every broker, the paper one too, is reconciled before execution sends anything.
     today = session_day(clock.now, s.exchange.timezone)
     execution = ReconcilingExecution(
@@ -377,6 +383,9 @@ async def open_parts(
         if q.redis is not None:
             parts.scheduler_actor = leader_actor(q.redis, scheduler.run)
             parts.housekeeping = housekeeping_actor(
-                q.redis, every_s=HOUSEKEEPING_S, retain_done_s=qs.retain_done_s
+                q.redis, every_s=HOUSEKEEPING_S, retain_done_s=qs.retain_done_s, watch=q.watch
             )
+        if q.watch is not None:  # Redis came back empty: no new entries (merge: -> degraded)
+            q.watch.on_lost(switch.hold)
+            parts.redis_watch = q.watch
         yield parts

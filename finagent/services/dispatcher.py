@@ -10,6 +10,10 @@ doubling up to ``poll_max_s``) is only a fallback for other writers, and it also
 earliest ``run_at`` of a delayed job. A service that crashes fails the job it was working on
 (the oldest it holds: mailboxes are FIFO), counted as an attempt with back-off; a payload the
 service's validator rejects goes straight to ``dead``.
+
+An unreachable queue (``QueueUnavailableError``: Redis away) is not a crash: the round is
+dropped and tried again after the poll interval, doubling up to ``poll_max_s``, until the queue
+answers. Leases already handed out stay with their services (they settle once it is back).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import TYPE_CHECKING, Any, final
 import trio
 
 from actors import ActorContext, ActorExited, ExitReason, LifecycleEvent
-from finagent.domain.jobs import Job, QueueError
+from finagent.domain.jobs import Job, QueueError, QueueUnavailableError
 
 if TYPE_CHECKING:
     from finagent.ports.queue import DispatchQueue
@@ -137,24 +141,37 @@ class Dispatcher:
         poll = self._poll_s
         while True:
             self._wake = trio.Event()
-            await self._fail_crashed()
-            full = await self._claim_round()
-            if full or self._wake.is_set():
-                # More may be due, or a commit during the round brought news: claim again at
-                # once (no next_due round trip: the wait below would not sleep anyway).
+            try:
+                timeout = await self._round(poll)
+            except QueueUnavailableError as exc:  # an outage, not a crash: the daemon logs it once
+                log.debug("dispatch round skipped: %s", exc)
+                poll = min(poll * 2, self._poll_max_s)
+                await trio.sleep(poll)
+                continue
+            if timeout is None:
                 poll = self._poll_s
                 continue
-            timeout = poll
-            types = [t for r in self._routes.values() if r.free for t in r.types]
-            if types:
-                due = await self._queue.next_due(types)
-                if due is not None:
-                    timeout = min(timeout, max(0.0, due - self._now()))
             woke = False
             with trio.move_on_after(timeout):
                 await self._wake.wait()
                 woke = True
             poll = self._poll_s if woke else min(poll * 2, self._poll_max_s)
+
+    async def _round(self, poll: float) -> float | None:
+        """Fail crashed jobs and claim; None to go again at once, else how long to wait."""
+        await self._fail_crashed()
+        full = await self._claim_round()
+        if full or self._wake.is_set():
+            # More may be due, or a commit during the round brought news: claim again at
+            # once (no next_due round trip: the wait below would not sleep anyway).
+            return None
+        timeout = poll
+        types = [t for r in self._routes.values() if r.free for t in r.types]
+        if types:
+            due = await self._queue.next_due(types)
+            if due is not None:
+                timeout = min(timeout, max(0.0, due - self._now()))
+        return timeout
 
     async def _fail_crashed(self) -> None:
         crashes, self._crashes = self._crashes, []

@@ -17,7 +17,7 @@ from finagent.domain.pnl import round_trips
 from finagent.domain.report import summarize
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from finagent.domain.job_types import JobPayload
     from finagent.domain.jobs import Job, NewJob
@@ -119,9 +119,16 @@ def build_report(
 class Reporter:
     """JobHandler for ``report``: build the report, store it, log it."""
 
-    def __init__(self, broker: Broker, records: TradingRecords) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        records: TradingRecords,
+        *,
+        trail_gap: Callable[[str], str | None] | None = None,
+    ) -> None:
         self._broker = broker
         self._records = records
+        self._trail_gap = trail_gap  # day -> why its job trail is incomplete (Redis lost it)
 
     async def start(self) -> None:
         """Nothing to recover."""
@@ -130,6 +137,12 @@ class Reporter:
         """Report the job's session."""
         day = payload_as(payload, ReportJob).session.date.isoformat()
         report = await self.report(day)
+        if "incomplete" in report:  # never an empty day passed off as a quiet one
+            log.error(
+                "daily report %s is incomplete: %s", day, report["incomplete"],
+                extra={"report": report},
+            )  # fmt: skip
+            return []
         log.info(
             "daily report %s: %d candidate(s), %d plan(s), %d approved, %d order(s), P&L %s",
             day, report["candidates"], report["plans"], report["approved"],
@@ -147,5 +160,7 @@ class Reporter:
                 if found is not None:
                     orders.append(found)
         report = build_report(day, trail, orders, await self._broker.positions())
+        if self._trail_gap is not None and (gap := self._trail_gap(day)) is not None:
+            report["incomplete"] = gap
         await self._records.put_report(day, report)
         return report

@@ -20,7 +20,7 @@ import trio
 from trio_util import periodic
 
 from finagent.domain.job_types import JobType, decode_payload
-from finagent.domain.jobs import LeaseLostError
+from finagent.domain.jobs import LeaseLostError, QueueUnavailableError
 from finagent.services.persistence import CommitNote
 
 if TYPE_CHECKING:
@@ -195,7 +195,10 @@ def dispatcher_actor(
     async def gauges() -> None:
         assert metrics is not None
         async for _ in periodic(stats_s):
-            metrics.update_queue_gauges(await queue.stats())
+            try:
+                metrics.update_queue_gauges(await queue.stats())
+            except QueueUnavailableError:  # the gauges keep their last values until it is back
+                continue
 
     async def loops() -> None:
         async with trio.open_nursery() as nursery:

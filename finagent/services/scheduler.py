@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, final
 import trio
 
 from finagent.domain.schedule import Decision, Entry, Firing, decide
+from finagent.services.outage import patiently
 from finagent.services.schedule_plan import firings_between
 
 if TYPE_CHECKING:
@@ -147,7 +148,8 @@ class Scheduler:
             if self._on_skipped is not None:
                 self._on_skipped(entry, firing.fire_time)
         else:
-            await self._queue.enqueue([firing.job()])
+            # Redis away: wait for it rather than crash (a late enqueue beats a lost one)
+            await patiently(lambda: self._queue.enqueue([firing.job()]), f"schedule {entry.name}")
             late_s = max(0.0, (now - firing.fire_time).total_seconds())
             log.info(
                 "schedule %s fired %s",

@@ -9,6 +9,12 @@ handler error fails the job with back-off (dead past ``max_attempts``). :class:`
 seeded crashes (``finagent simulate --crash-rate``) before or after the handler: the actor dies
 holding the job; the dispatcher sees the crash (a lifecycle event) and fails the job it held
 (back-off, dead past ``max_attempts``), and supervision restarts the actor.
+
+An unreachable queue (``QueueUnavailableError``: Redis away) is neither a job failure nor a
+crash: the handler's start, the handler (when it read the queue) and the settling call are
+tried again (:func:`~finagent.services.outage.patiently`) until the queue answers. The job keeps its
+attempts; its lease may expire meanwhile, and then the settling call finds it lost (the job ran
+again elsewhere or will: handlers are idempotent by job key).
 """
 
 from __future__ import annotations
@@ -19,7 +25,14 @@ import time
 from typing import TYPE_CHECKING, Protocol, final
 
 from finagent.domain.job_types import PayloadError, decode_payload
-from finagent.domain.jobs import Job, JobStatus, LeaseLostError, NewJob
+from finagent.domain.jobs import (
+    Job,
+    JobNotFoundError,
+    JobStatus,
+    LeaseLostError,
+    NewJob,
+)
+from finagent.services.outage import patiently
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -112,7 +125,7 @@ class Stage:
 
     async def start(self) -> None:
         """What every (re)start does before the first job: the handler's recovery."""
-        await self._handler.start()
+        await patiently(self._handler.start, "stage start")
 
     async def process(self, job: Job) -> None:
         """Handle one leased job and settle it (complete, retry or dead)."""
@@ -127,7 +140,9 @@ class Stage:
         try:
             if self._chaos is not None:
                 self._chaos.roll(job, "before")
-            outputs = list(await self._handler.handle(job, payload))
+            outputs = list(
+                await patiently(lambda: self._handler.handle(job, payload), f"job {job.key}")
+            )
             if self._chaos is not None:
                 self._chaos.roll(job, "after")
         except InjectedCrash:
@@ -140,8 +155,8 @@ class Stage:
             await self._fail(job, owner, f"{type(exc).__name__}: {exc}", retryable=True)
             return
         try:
-            await self._queue.complete(job.id, owner, outputs)
-        except LeaseLostError as exc:
+            await patiently(lambda: self._queue.complete(job.id, owner, outputs), f"job {job.key}")
+        except (LeaseLostError, JobNotFoundError) as exc:  # not found: the queue lost its data
             log.warning("job %s finished after its lease was lost: %s", job.key, exc)
             return
         self._done(job, outputs, time.perf_counter() - started)
@@ -158,8 +173,11 @@ class Stage:
 
     async def _fail(self, job: Job, owner: str, error: str, *, retryable: bool) -> None:
         try:
-            after = await self._queue.fail(job.id, owner, error, retryable=retryable)
-        except LeaseLostError:
+            after = await patiently(
+                lambda: self._queue.fail(job.id, owner, error, retryable=retryable),
+                f"job {job.key}",
+            )
+        except (LeaseLostError, JobNotFoundError):
             return
         if self._metrics is not None:
             self._metrics.jobs_failed.labels(job.type).inc()

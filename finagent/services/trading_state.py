@@ -59,6 +59,13 @@ class TradingSwitch:
         self.state = TradingState.ACTIVE
         self.flatten_seq = 0
         self.loaded = False
+        self.held: str | None = None  #: why new entries are held by a fault (None: not held)
+
+    def hold(self, reason: str) -> None:
+        """Hold new entries for a fault (Redis lost its data): ACTIVE reads as REDUCING."""
+        self.held = reason
+        if self.state is TradingState.ACTIVE:
+            self.state = TradingState.REDUCING
 
 
 @final
@@ -105,12 +112,16 @@ class TradingWatch:
         control = await self._records.control()
         switch = self._switch
         state = TradingState(control.state)
+        if switch.held is not None and state is TradingState.ACTIVE:
+            state = TradingState.REDUCING  # a fault's hold outlasts the operator's "active"
         if state is not switch.state or not switch.loaded:
             if switch.loaded or state is not TradingState.ACTIVE:
                 log.warning("trading state %s -> %s", switch.state, state)
             switch.state = state
             if self._metrics is not None:
                 self._metrics.trading_state.state(_METRIC_STATE[state])
+        if switch.held is not None and self._metrics is not None:  # hold() set it between polls
+            self._metrics.trading_state.state(_METRIC_STATE[switch.state])
         if switch.loaded and control.flatten_seq > switch.flatten_seq:
             log.warning("flatten requested by the operator (request %d)", control.flatten_seq)
             now = self._clock.now()

@@ -191,6 +191,10 @@ class RedisSettings(_Section):
     """Redis Streams backend (scale-out)."""
 
     url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    #: PINGs tried again at start when Redis does not answer (0.5 s apart, doubling up to 4 s)
+    connect_retries: int = Field(default=5, ge=0, le=100)
+    #: longest wait for one connect, at start and on every reconnect
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=300)
 
 
 SECRET_PATHS: frozenset[str] = frozenset({"alpaca.key_id", "alpaca.secret_key", "redis.url"})

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from finagent.adapters.clocks import VirtualClock
-from finagent.domain.jobs import Job, JobStatus, NewJob
+from finagent.domain.jobs import Job, JobStatus, NewJob, QueueUnavailableError
 
-__all__ = ["FakeQueue"]
+__all__ = ["FakeQueue", "OutageQueue"]
 
 
 @dataclass
@@ -43,3 +43,26 @@ class FakeQueue:
                 )
             out.append(self.jobs[new.key])
         return out
+
+
+@dataclass
+class OutageQueue:
+    """Wraps a real dispatch queue; while ``down``, every call raises QueueUnavailableError.
+
+    ``refused`` counts the calls refused, so a test can see that the outage was met.
+    """
+
+    inner: object
+    down: bool = False
+    refused: int = 0
+
+    def __getattr__(self, name):
+        call = getattr(self.inner, name)
+
+        async def guarded(*args, **kwargs):
+            if self.down:
+                self.refused += 1
+                raise QueueUnavailableError("queue unavailable: injected outage")
+            return await call(*args, **kwargs)
+
+        return guarded

@@ -118,8 +118,8 @@ class RedisLeaderLock:
     async def _try_acquire(self) -> bool:
         try:
             return await self.acquire()
-        except RedisUnavailableError as exc:
-            log.warning("leader lock %s: redis unavailable (%s)", self.name, exc)
+        except RedisUnavailableError as exc:  # a follower retries; the daemon logs the outage once
+            log.debug("leader lock %s: redis unavailable (%s)", self.name, exc)
             return False
 
     async def _lead(self, on_leader: Callable[[], Awaitable[None]]) -> bool:

@@ -45,12 +45,21 @@ from finagent.domain.jobs import (
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Collection, Sequence
 
-__all__ = ["RedisJobQueue", "RedisUnavailableError", "encode_jobs", "open_redis_queue"]
+__all__ = [
+    "CONNECT_BACKOFF_MAX_S",
+    "CONNECT_BACKOFF_S",
+    "RedisJobQueue",
+    "RedisUnavailableError",
+    "encode_jobs",
+    "open_redis_queue",
+]
 
 log = logging.getLogger(__name__)
 
 _DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _PRUNE_BATCH = 1000
+CONNECT_BACKOFF_S = 0.5  #: the wait before the first start-up retry (it doubles)
+CONNECT_BACKOFF_MAX_S = 4.0  #: the longest wait between two start-up retries
 _SCRIPTS = {
     name: Script(getattr(lua, name))
     for name in ("ENQUEUE", "CLAIM", "COMPLETE", "FAIL", "EXTEND", "RECOVER", "REQUEUE",
@@ -140,6 +149,11 @@ def _raise_mapped(exc: RedisReplyError) -> NoReturn:
     if "LEASELOST" in text:
         raise LeaseLostError(text.split("LEASELOST ", 1)[-1]) from None
     raise RedisUnavailableError(f"redis error: {text}") from exc
+
+
+def _is_reply(exc: RedisUnavailableError) -> bool:
+    """True when Redis answered with an error (mapped or not), not when it was unreachable."""
+    return isinstance(exc, RedisReplyError) or isinstance(exc.__cause__, RedisReplyError)
 
 
 @final
@@ -323,7 +337,9 @@ class RedisJobQueue:
                 if retain_done_s is not None:
                     await self.prune(retain_done_s)
             except RedisUnavailableError as exc:
-                log.warning("housekeeping skipped: %s", exc)
+                # An outage is logged once by the daemon, not each round; an error reply is news.
+                level = logging.WARNING if _is_reply(exc) else logging.DEBUG
+                log.log(level, "housekeeping skipped: %s", exc)
             await trio.sleep(every_s)
 
 
@@ -336,17 +352,37 @@ async def open_redis_queue(
     namespace: str = "{finagent}",
     inline: bool = False,
     timeout_s: float | None = 10.0,
+    connect_retries: int = 0,
+    connect_timeout_s: float | None = None,
 ) -> AsyncIterator[RedisJobQueue]:
     """``async with open_redis_queue(url, policy, now) as queue``: one connection, closed on exit.
 
     ``inline``: blocking round trips on the Trio thread, for simulations under virtual time
     (see :mod:`finagent.adapters.redis.transport`). ``timeout_s``: longest wait for a reply;
     on Trio's clock unless ``inline`` (then a socket timeout); None under ``MockClock``.
+    ``connect_retries``: PINGs tried again after the first fails, ``CONNECT_BACKOFF_S`` apart,
+    doubling up to ``CONNECT_BACKOFF_MAX_S`` (a Redis that starts a moment after the daemon).
+    ``connect_timeout_s``: longest wait for one connect (default: ``timeout_s``).
 
     Raises:
-        RedisUnavailableError: Redis does not answer PING.
+        RedisUnavailableError: Redis does not answer PING, after the retries.
     """
-    async with open_redis_transport(url, timeout_s=timeout_s, blocking=inline) as redis:
+    async with open_redis_transport(
+        url, timeout_s=timeout_s, blocking=inline, connect_timeout_s=connect_timeout_s
+    ) as redis:
         queue = RedisJobQueue(redis, policy, now, namespace=namespace)
-        await queue.ping()
+        delay = CONNECT_BACKOFF_S
+        for attempt in range(connect_retries + 1):
+            try:
+                await queue.ping()
+                break
+            except RedisUnavailableError as exc:
+                if attempt == connect_retries:
+                    raise
+                log.warning(
+                    "redis not answering at start (%s); try %d of %d in %g s",
+                    exc, attempt + 2, connect_retries + 1, delay,
+                )  # fmt: skip
+                await trio.sleep(delay)
+                delay = min(delay * 2, CONNECT_BACKOFF_MAX_S)
         yield queue

@@ -6,6 +6,9 @@
   stored once with ``SET NX``, so every process of a ``feed: sim`` run (daemons and workers)
   follows the first one's clock, however late it started. ``up`` checks it with
   :func:`read_sim_anchor` and drops it with :func:`clear_sim_anchor` (``--reset-timeline``).
+- :func:`claim_epoch` / :func:`read_epoch`: the data epoch, a random id stored with ``SET NX``
+  by the first process to start. Every process remembers it; a Redis whose epoch is missing or
+  different (restarted without its data, flushed) no longer holds what finagent wrote.
 """
 
 from __future__ import annotations
@@ -18,7 +21,14 @@ from finagent.ports.trading import JobTrail
 if TYPE_CHECKING:
     from finagent.adapters.redis.queue import RedisJobQueue
 
-__all__ = ["clear_sim_anchor", "load_sim_anchor", "read_sim_anchor", "session_jobs"]
+__all__ = [
+    "claim_epoch",
+    "clear_sim_anchor",
+    "load_sim_anchor",
+    "read_epoch",
+    "read_sim_anchor",
+    "session_jobs",
+]
 
 _SCAN_COUNT = 1000
 
@@ -84,3 +94,17 @@ async def read_sim_anchor(queue: RedisJobQueue) -> tuple[float, float, float] | 
 async def clear_sim_anchor(queue: RedisJobQueue) -> bool:
     """Drop the stored timeline so the next process anchors a new one; True if there was one."""
     return bool(await queue.transport.execute("DEL", f"{queue.namespace}:sim_anchor"))
+
+
+async def claim_epoch(queue: RedisJobQueue, epoch: str, wall: float) -> str:
+    """The stored data epoch's id; stores ``epoch`` (first written at ``wall``) if none is."""
+    key = f"{queue.namespace}:epoch"
+    value = json.dumps({"id": epoch, "since": wall})
+    _, stored = await queue.transport.pipeline([("SET", key, value, "NX"), ("GET", key)])
+    return str(json.loads(stored)["id"])
+
+
+async def read_epoch(queue: RedisJobQueue) -> str | None:
+    """The stored data epoch's id, or None when Redis holds none (its data is gone)."""
+    text = await queue.transport.execute("GET", f"{queue.namespace}:epoch")
+    return None if text is None else str(json.loads(text)["id"])

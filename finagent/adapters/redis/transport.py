@@ -15,6 +15,12 @@ with :class:`RedisUnavailableError` and is closed; the next call reconnects. Not
 retried, because a call in flight may have been applied. The single exception is EVALSHA's
 ``NOSCRIPT`` reply: the script did not run, so it is sent again with EVAL (which caches it).
 
+Reconnects back off: the first try after a break is immediate, but once a connect fails, calls
+fail fast (no socket) until the next try is due, 0.1 s later, doubling up to 2 s. So a Redis
+that is away for minutes costs one connect attempt every 2 s, however many tasks call. The
+transport reports each change between reachable and unreachable to its ``listen`` callbacks
+(the daemon logs one line, flips ``/readyz`` and checks the data epoch on the way back).
+
 ``blocking=True`` runs each call as a plain blocking round trip on the Trio thread (after a
 checkpoint). It blocks the loop: only for simulations under ``MockClock``, where waiting for a
 socket lets autojump move virtual time (the loop is idle while Redis answers).
@@ -48,12 +54,18 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 __all__ = [
+    "RECONNECT_MAX_S",
+    "RECONNECT_MIN_S",
     "RedisReplyError",
     "RedisTransport",
     "RedisUnavailableError",
     "Script",
     "open_redis_transport",
 ]
+
+
+RECONNECT_MIN_S = 0.1  #: the wait after a failed connect before the next one
+RECONNECT_MAX_S = 2.0  #: the longest wait between two connect attempts (it doubles up to this)
 
 
 class _Slot:
@@ -101,6 +113,7 @@ class RedisTransport:
             connection is closed. None: no deadline (tests under ``MockClock`` autojump,
             where any deadline is reached as soon as the loop waits for the socket).
         blocking: blocking round trips on the Trio thread (simulations only, see module doc).
+        connect_timeout_s: longest wait for one connect (default: ``timeout_s``).
     """
 
     def __init__(
@@ -110,15 +123,33 @@ class RedisTransport:
         *,
         timeout_s: float | None = 10.0,
         blocking: bool = False,
+        connect_timeout_s: float | None = None,
     ) -> None:
         self._address = address
         self._nursery = nursery
         self._timeout = timeout_s
+        connect = connect_timeout_s if connect_timeout_s is not None else timeout_s
+        self._connect_timeout = connect if connect is not None else float("inf")
         self._blocking = blocking
         self._conn: _Conn | None = None
         self._connecting = trio.Lock()
         self._sync: BlockingConn | None = None
         self.connects = 0  #: connections opened so far (a reconnect adds one)
+        self.up = True  #: False from a broken connection or failed connect until one succeeds
+        self._retry_at = float("-inf")  # Trio time before which no connect is attempted
+        self._backoff = RECONNECT_MIN_S
+        self._listeners: list[Callable[[bool, str], None]] = []
+
+    def listen(self, listener: Callable[[bool, str], None]) -> None:
+        """Call ``listener(up, why)`` on each change between reachable and unreachable."""
+        self._listeners.append(listener)
+
+    def _state(self, up: bool, why: str) -> None:
+        if up is self.up:
+            return
+        self.up = up
+        for listener in self._listeners:
+            listener(up, why)
 
     @property
     def blocking(self) -> bool:
@@ -193,23 +224,38 @@ class RedisTransport:
         async with self._connecting:
             if self._conn is not None and not self._conn.broken:
                 return self._conn  # another task reconnected meanwhile
-            started: _Conn | None = None
-            with trio.move_on_after(self._timeout if self._timeout is not None else float("inf")):
-                conn = _Conn(await self._open_socket())
-                started = conn
-                self._nursery.start_soon(self._serve, conn)
-                self.connects += 1
-                if hello := self._address.handshake():
-                    try:
-                        check_replies(await self._send(conn, hello))
-                    except RedisReplyError as exc:  # its text never holds the password
-                        self._break(conn, "handshake failed")
-                        raise RedisUnavailableError(f"redis unavailable: {exc}") from None
-                self._conn = conn
-                return conn
-            if started is not None:
-                self._break(started, "connect timed out")
-            raise RedisUnavailableError("redis unavailable: connect timed out")
+            wait = self._retry_at - trio.current_time()
+            if wait > 0:  # a connect failed a moment ago: fail fast, no socket, until the next try
+                raise RedisUnavailableError(f"redis unavailable: next connect in {wait:.1f} s")
+            try:
+                conn = await self._connect_now()
+            except RedisUnavailableError as exc:
+                self._retry_at = trio.current_time() + self._backoff
+                self._backoff = min(self._backoff * 2, RECONNECT_MAX_S)
+                self._state(False, str(exc))
+                raise
+            self._retry_at, self._backoff = float("-inf"), RECONNECT_MIN_S
+            self._state(True, "connected")
+            return conn
+
+    async def _connect_now(self) -> _Conn:
+        started: _Conn | None = None
+        with trio.move_on_after(self._connect_timeout):
+            conn = _Conn(await self._open_socket())
+            started = conn
+            self._nursery.start_soon(self._serve, conn)
+            self.connects += 1
+            if hello := self._address.handshake():
+                try:
+                    check_replies(await self._send(conn, hello))
+                except RedisReplyError as exc:  # its text never holds the password
+                    self._break(conn, "handshake failed")
+                    raise RedisUnavailableError(f"redis unavailable: {exc}") from None
+            self._conn = conn
+            return conn
+        if started is not None:
+            self._break(started, "connect timed out")
+        raise RedisUnavailableError("redis unavailable: connect timed out")
 
     async def _open_socket(self) -> socket.socket:
         a = self._address
@@ -267,6 +313,8 @@ class RedisTransport:
             return
         conn.broken = True
         conn.scope.cancel()
+        if why != "closed":  # aclose() is a stop, not an outage
+            self._state(False, why)
         exc = RedisUnavailableError(f"redis unavailable: {why}")
         while conn.slots:
             conn.slots.popleft().reply_to.fail(exc)
@@ -301,7 +349,11 @@ async def _connect(family: int, kind: int, proto: int, addr: Any) -> socket.sock
 
 @asynccontextmanager
 async def open_redis_transport(
-    url: str, *, timeout_s: float | None = 10.0, blocking: bool = False
+    url: str,
+    *,
+    timeout_s: float | None = 10.0,
+    blocking: bool = False,
+    connect_timeout_s: float | None = None,
 ) -> AsyncIterator[RedisTransport]:
     """``async with open_redis_transport(url) as redis``; connects lazily, closed on exit.
 
@@ -310,7 +362,10 @@ async def open_redis_transport(
     address = Address.from_url(url)
     try:
         async with trio.open_nursery() as nursery:
-            transport = RedisTransport(address, nursery, timeout_s=timeout_s, blocking=blocking)
+            transport = RedisTransport(
+                address, nursery, timeout_s=timeout_s, blocking=blocking,
+                connect_timeout_s=connect_timeout_s,
+            )  # fmt: skip
             try:
                 yield transport
             finally:

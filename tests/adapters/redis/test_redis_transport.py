@@ -16,6 +16,7 @@ import trio
 import trio.testing
 
 from finagent.adapters.redis.transport import (
+    RECONNECT_MIN_S,
     RedisReplyError,
     RedisTransport,
     RedisUnavailableError,
@@ -114,9 +115,11 @@ async def test_a_caller_cancelled_before_the_call_sends_nothing(
 
 
 async def test_a_restarted_server_fails_calls_in_flight_then_reconnects(
-    redis_server: RedisServer,
+    redis_server: RedisServer, mock_clock: trio.testing.MockClock
 ) -> None:
     async with open_redis_transport(redis_server.url, timeout_s=None) as r:
+        states: list[tuple[bool, str]] = []
+        r.listen(lambda up, why: states.append((up, why)))
         assert await r.execute("SET", "k", "v") == "OK"
         failed: list[str] = []
 
@@ -133,9 +136,14 @@ async def test_a_restarted_server_fails_calls_in_flight_then_reconnects(
         assert failed and failed[0].startswith("redis unavailable")
         with pytest.raises(RedisUnavailableError, match="ConnectionRefusedError"):
             await r.execute("PING")  # the server is down: no reconnect possible
+        with pytest.raises(RedisUnavailableError, match=r"next connect in 0.1 s"):
+            await r.execute("PING")  # backing off: fails fast, no socket
         redis_server.start()  # same port; the AOF brings "k" back
+        mock_clock.jump(RECONNECT_MIN_S)  # the next try is due
         assert await r.execute("GET", "k") == "v"
-        assert r.connects == 2
+        assert r.connects == 2 and r.up
+        # one change each way, in order (the refused connect does not repeat "down")
+        assert [up for up, _ in states] == [False, True]
 
 
 async def test_no_reply_within_the_timeout_drops_the_connection(
@@ -286,3 +294,22 @@ async def test_a_command_bigger_than_the_socket_buffer_is_sent_whole(
     assert await transport.execute("SET", key, big) == "OK"
     assert await transport.execute("STRLEN", key) == len(big)
     assert await transport.execute("DEL", key) == 1
+
+
+async def test_failed_connects_back_off_doubling_up_to_the_cap(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    async with open_redis_transport(f"redis://127.0.0.1:{port}/0", timeout_s=None) as r:
+        waits = []
+        for _ in range(7):
+            with pytest.raises(RedisUnavailableError, match="ConnectionRefusedError"):
+                await r.execute("PING")
+            with pytest.raises(RedisUnavailableError, match="next connect in") as fast:
+                await r.execute("PING")
+            waits.append(float(str(fast.value).split(" in ")[1].split()[0]))
+            mock_clock.jump(waits[-1])
+        assert waits == [0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0]
+        assert not r.up
