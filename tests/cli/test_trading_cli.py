@@ -46,6 +46,7 @@ def _clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         (["--speed", "nan"], "--speed must be > 0"),
         (["--crash-rate", "1"], "--crash-rate must be in [0, 1)"),
         (["--crash-rate", "-0.1"], "--crash-rate must be in [0, 1)"),
+        (["--speed", "2.5", "--crash-rate", "1"], "--crash-rate"),  # a good speed gets past
     ],
 )
 def test_simulate_refuses_bad_flags_in_one_line(argv, needle, tmp_path, capsys) -> None:
