@@ -234,14 +234,6 @@ class QueueTrailRecords:
         """The session's jobs, from the shared queue."""
         return await session_jobs(self._queue, session_date)
 
-    async def cursor(self) -> float | None:
-        """The scheduler's cursor (epoch seconds), or None."""
-        return await self._records.cursor()
-
-    async def save_cursor(self, handled: float) -> None:
-        """Store the scheduler's cursor."""
-        await self._records.save_cursor(handled)
-
 
 def leader_actor(
     queue: RedisJobQueue,

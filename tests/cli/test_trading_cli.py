@@ -1,0 +1,121 @@
+"""``simulate``, ``scan``, ``report``, ``halt``: bad input and missing reports, in process.
+
+Each error is one ``finagent: error:`` line on stderr and exit 2, before any work starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from finagent.adapters.sqlite.state import SqliteTradingStore
+from finagent.cli import app
+from finagent.domain.jobs import QueuePolicy
+from finagent.ports.trading import PutReport
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        app(args)
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+def _one_line(err: str, needle: str) -> None:
+    (line,) = err.splitlines()
+    assert line.startswith("finagent: error: ") and needle in line, err
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No settings file or FINAGENT_* variable from the developer's shell."""
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("FINAGENT_")]:
+        monkeypatch.delenv(name)
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--date", "2025-02-30"], "--date '2025-02-30': expected YYYY-MM-DD"),
+        (["--speed", "fast"], "--speed 'fast': expected max or a number"),
+        (["--speed", "0"], "--speed must be > 0"),
+        (["--speed", "nan"], "--speed must be > 0"),
+        (["--crash-rate", "1"], "--crash-rate must be in [0, 1)"),
+        (["--crash-rate", "-0.1"], "--crash-rate must be in [0, 1)"),
+        (["--speed", "2.5", "--crash-rate", "1"], "--crash-rate"),  # a good speed gets past
+    ],
+)
+def test_simulate_refuses_bad_flags_in_one_line(argv, needle, tmp_path, capsys) -> None:
+    code, out, err = _run(["simulate", "--db", str(tmp_path / "sim.db"), *argv], capsys)
+    assert code == 2 and out == ""
+    _one_line(err, needle)
+    assert not (tmp_path / "sim.db").exists()  # refused before anything ran
+
+
+def test_scan_reads_a_naive_at_as_utc(capsys) -> None:
+    code, out, _ = _run(["scan", "--at", "2025-01-06T14:35:00", "--json"], capsys)
+    data = json.loads(out)
+    assert code == 0
+    assert data["at"] == "2025-01-06T14:35:00+00:00"
+    assert data["candidates"] and {"symbol", "score", "components"} <= set(data["candidates"][0])
+    code, out, _ = _run(["scan", "--at", "2025-01-06T09:35:00-05:00"], capsys)  # kept as given
+    assert code == 0
+    assert out.startswith(f"{len(data['candidates'])} candidate(s) as of 2025-01-06T09:35:00-05:00")
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """A database the daemon has started on once, with no daily report yet."""
+    path = tmp_path / "f.db"
+    SqliteTradingStore.open(path).close()
+    return path
+
+
+def _put_report(path: Path, day: str, report: dict[str, object]) -> None:
+    store = SqliteTradingStore.open(path)
+    try:
+        store.apply([PutReport(day, report)], 0.0, QueuePolicy())
+    finally:
+        store.close()
+
+
+def test_report_before_any_report_is_stored(db: Path, capsys) -> None:
+    code, out, err = _run(["report", "--db", str(db)], capsys)
+    assert code == 2 and out == ""
+    _one_line(err, f"{db}: no daily report yet")
+
+
+def test_report_for_a_date_without_one_names_the_date(db: Path, capsys) -> None:
+    _put_report(db, "2025-01-06", {"date": "2025-01-06", "pnl": "12.50"})
+    code, out, err = _run(["report", "--db", str(db), "--date", "2025-01-07"], capsys)
+    assert code == 2 and out == ""
+    _one_line(err, f"{db}: no daily report for 2025-01-07")
+    code, out, _ = _run(["report", "--db", str(db), "--json"], capsys)  # the latest one
+    assert code == 0 and json.loads(out) == {"date": "2025-01-06", "pnl": "12.50"}
+
+
+def test_report_with_a_bad_date(db: Path, capsys) -> None:
+    code, _, err = _run(["report", "--db", str(db), "--date", "yesterday"], capsys)
+    assert code == 2
+    _one_line(err, "--date 'yesterday': expected YYYY-MM-DD")
+
+
+@pytest.mark.parametrize("command", [["report"], ["halt"], ["resume"]])
+def test_an_unusable_database_file_is_one_line(command, tmp_path, capsys) -> None:
+    bad = tmp_path / "not.db"
+    bad.write_bytes(b"this is not a SQLite database, it is a text file" * 100)
+    code, out, err = _run([*command, "--db", str(bad)], capsys)
+    assert code == 2 and out == ""
+    _one_line(err, str(bad))
+    assert "Traceback" not in err
+
+
+def test_halt_with_flatten_then_resume(db: Path, capsys) -> None:
+    code, out, _ = _run(["halt", "--flatten", "--db", str(db)], capsys)
+    assert code == 0 and out.startswith("trading state: halted and flatten every position")
+    code, out, _ = _run(["resume", "--db", str(db)], capsys)
+    assert code == 0 and out.startswith("trading state: active (")
