@@ -18,7 +18,7 @@ import trio
 from finagent.adapters.clocks import SystemClock, VirtualClock
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.adapters.sqlite.store import SqliteJobStore
-from finagent.domain.jobs import Job, NewJob, QueuePolicy
+from finagent.domain.jobs import Job, JobStatus, NewJob, QueuePolicy
 from finagent.domain.schedule import DEFAULT_JOB_TYPES, EntryValues
 from finagent.services.dispatcher import Dispatcher
 from finagent.services.persistence import JobWriter, PersistentJobQueue, WriteRequest
@@ -278,3 +278,31 @@ async def test_a_backward_step_runs_a_delayed_time_stop_when_the_stepped_clock_r
     # run_at is an exchange instant: due at 15:30 by the stepped wall (5.5 min on), no later
     assert _ny(15, 30) <= at <= _ny(15, 30, 2)
     assert 330 <= waited <= 332
+
+
+async def test_a_forward_step_past_lease_s_recovers_the_job_in_flight_once(
+    tmp_path, autojump_clock
+):
+    clock, wall, _ = _clock(_ny(15, 0))
+    store = SqliteJobStore.open(tmp_path / "q.db")
+    send, receive = trio.open_memory_channel[WriteRequest](64)
+    writer = JobWriter(store, POLICY, clock.timestamp, inline=True, housekeeping_s=1.0)
+    queue = PersistentJobQueue(send)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer.serve, receive)
+            (job,) = await queue.enqueue([NewJob("execute", "execute:AAPL")])
+            await queue.claim(["execute"], 1, "node/execution")
+            wall.step(POLICY.lease_s - 5)  # under lease_s: the lease holds
+            await trio.sleep(2)
+            await queue.stats()
+            assert (await queue.get(job.id)).status is JobStatus.RUNNING
+            wall.step(10)  # past it: recovered, as if its worker had died
+            await trio.sleep(2)
+            await queue.stats()
+            recovered = await queue.get(job.id)
+            nursery.cancel_scope.cancel()
+    finally:
+        store.close()
+    assert recovered.status is JobStatus.PENDING and recovered.attempts == 1
+    assert recovered.last_error.startswith("lease of node/execution lost after attempt 1")
