@@ -192,6 +192,8 @@ class Metrics:
             ["direction"],
             registry=r,
         )
+        for direction in ("forward", "backward"):  # exposed at 0, so increase() sees the first
+            self.clock_steps.labels(direction)
 
     def count_clock_step(self, step_s: float) -> None:
         """Count one wall-clock step of ``step_s`` seconds (negative: backward)."""

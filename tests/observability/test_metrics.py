@@ -141,6 +141,7 @@ def test_process_collectors_are_optional():
 
 def test_clock_steps_are_counted_by_direction():
     m = Metrics()
+    assert m.registry.get_sample_value("finagent_clock_steps_total", {"direction": "forward"}) == 0
     for step_s in (600.0, -300.0, 2.5):
         m.count_clock_step(step_s)
     value = m.registry.get_sample_value
