@@ -205,14 +205,20 @@ class _Queue:
 
 
 async def _open_clock(
-    settings: Settings, options: DaemonOptions, store: SqliteTradingStore
+    settings: Settings, options: DaemonOptions, store: SqliteTradingStore, metrics: Metrics
 ) -> tuple[VirtualClock, float]:
-    """The run's clock and its speed: the simulator's, Redis's shared anchor, or the DB's."""
+    """The run's clock and its speed: the simulator's, Redis's shared anchor, or the DB's.
+
+    An anchored clock follows the system clock, as a restart would: a wall-clock step is
+    logged, counted (``finagent_clock_steps_total``) and re-planned by every sleeper.
+    """
     if options.clock:
         return options.clock, 1.0
     if settings.queue_backend == "redis":
-        return await open_redis_clock(settings)
-    return _anchored_clock(store, settings)
+        clock, speed = await open_redis_clock(settings)
+    else:
+        clock, speed = _anchored_clock(store, settings)
+    return clock.following(time.time, metrics.count_clock_step), speed
 
 
 async def open_feeds(
@@ -345,7 +351,7 @@ async def open_parts(
     s = settings
     async with AsyncExitStack() as stack:
         store, identity, before = _open_store(stack, s, metrics)
-        clock, speed = await _open_clock(s, options, store)
+        clock, speed = await _open_clock(s, options, store, metrics)
         calendar = XcalsExchangeCalendar(s.exchange.calendar)
         market, news, alpaca = await open_feeds(stack, s, options, metrics, calendar)
         qs = s.queue

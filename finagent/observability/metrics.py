@@ -192,6 +192,18 @@ class Metrics:
             ["fault"],
             registry=r,
         )
+        self.clock_steps = Counter(
+            "finagent_clock_steps_total",
+            "Wall-clock steps detected (1 s or more off monotonic progress), by direction.",
+            ["direction"],
+            registry=r,
+        )
+        for direction in ("forward", "backward"):  # exposed at 0, so increase() sees the first
+            self.clock_steps.labels(direction)
+
+    def count_clock_step(self, step_s: float) -> None:
+        """Count one wall-clock step of ``step_s`` seconds (negative: backward)."""
+        self.clock_steps.labels("forward" if step_s > 0 else "backward").inc()
 
     def update_queue_gauges(self, stats: QueueStats) -> None:
         """Set ``finagent_queue_depth{status}`` and the oldest-pending age from ``stats``."""

@@ -69,6 +69,12 @@ class Scheduler:
     within its entry's grace window) runs late if still before its deadline, else it is
     skipped with a warning and ``on_skipped(entry, fire_time)``.
 
+    Wall-clock steps: a clock that follows the wall (``VirtualClock(wall=...)``) wakes
+    ``sleep_until`` within a second of a step. A forward step so becomes a catch-up in
+    place (each firing stepped over runs late within its grace, or is skipped, logged and
+    counted); a backward step sleeps on to the next firing by the stepped clock and never
+    re-plans a handled firing (the plan only moves forward from the last one handled).
+
     Args:
         entries: validated entries (``schedule_plan.compile_entries``).
         calendar: the exchange calendar.
@@ -132,7 +138,8 @@ class Scheduler:
             if saved is None and decide(firing, now) is Decision.SKIP:
                 continue  # no record of whether an earlier run fired it: stay silent
             await self._handle(firing, now)
-        return now
+        # A cursor ahead of now: the wall clock stepped back since. Those firings were handled.
+        return now if saved is None else max(now, saved)
 
     async def _handle(self, firing: Firing, now: datetime) -> None:
         entry = firing.entry

@@ -32,6 +32,7 @@ REQUIRED_SAMPLES = {
     "finagent_trading_state": ("finagent_trading_state",),
     "finagent_build_info": ("version",),
     "finagent_schedule_skipped_total": ("entry",),
+    "finagent_clock_steps_total": ("direction",),
 }
 
 
@@ -55,6 +56,7 @@ def _touch_every_family(m: Metrics) -> None:
     m.realized_pnl.set(-12.5)
     m.trading_state.state("trading")
     m.schedule_skipped.labels("premarket_scan").inc()
+    m.count_clock_step(600.0)
 
 
 def _samples(m: Metrics) -> dict[str, list]:
@@ -135,3 +137,13 @@ def test_commit_buckets_resolve_microseconds_and_scan_buckets_seconds():
 def test_process_collectors_are_optional():
     assert "process_cpu_seconds_total" in _samples(Metrics())
     assert not [n for n in _samples(Metrics(process_collectors=False)) if n.startswith("process_")]
+
+
+def test_clock_steps_are_counted_by_direction():
+    m = Metrics()
+    assert m.registry.get_sample_value("finagent_clock_steps_total", {"direction": "forward"}) == 0
+    for step_s in (600.0, -300.0, 2.5):
+        m.count_clock_step(step_s)
+    value = m.registry.get_sample_value
+    assert value("finagent_clock_steps_total", {"direction": "forward"}) == 2
+    assert value("finagent_clock_steps_total", {"direction": "backward"}) == 1
