@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, final
 
-from finagent.adapters.sqlite.schema import StoreError
+from finagent.adapters.sqlite.schema import StoreError, check_file
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -127,6 +127,7 @@ def check_integrity(path: Path, *, budget_s: float = INTEGRITY_BUDGET_S) -> Inte
     started = time.perf_counter()
     if not path.exists():
         return IntegrityReport(complete=True, seconds=0.0)
+    check_file(path, must_exist=True)  # a file that is not SQLite at all says so, not "corrupt"
     deadline = started + budget_s
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
     stopped = False

@@ -24,6 +24,7 @@ __all__ = [
     "PAGE_SIZE",
     "SCHEMA_VERSION",
     "StoreError",
+    "check_file",
     "connect_reader",
     "connect_writer",
     "list_jobs",
@@ -135,7 +136,8 @@ def row_to_job(row: Sequence[Any]) -> Job:
     )  # fmt: skip
 
 
-def _check_file(path: Path, *, must_exist: bool) -> None:
+def check_file(path: Path, *, must_exist: bool) -> None:
+    """Refuse a path that cannot hold the database: a directory, missing, not SQLite."""
     if path.is_dir():
         raise StoreError(f"{path}: is a directory, not a database file")
     if not path.exists():
@@ -214,7 +216,7 @@ def connect_writer(
         StoreError: the path cannot be written, is not SQLite, or has a newer schema.
     """
     path = Path(path)
-    _check_file(path, must_exist=must_exist)
+    check_file(path, must_exist=must_exist)
     mode = "rw" if must_exist else "rwc"
     try:
         conn = sqlite3.connect(
@@ -255,7 +257,7 @@ def connect_reader(path: Path, *, busy_timeout_ms: int = 5000) -> sqlite3.Connec
         StoreError: missing file, not SQLite, newer schema or no job table yet.
     """
     path = Path(path)
-    _check_file(path, must_exist=True)
+    check_file(path, must_exist=True)
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
