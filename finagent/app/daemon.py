@@ -25,6 +25,7 @@ from actors.watchdog import watchdog_factory
 from finagent import __version__
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.app.alpaca import BrokerSetupError, check_trading_settings
+from finagent.app.live_checks import LoopLagCheck
 from finagent.app.options import DaemonOptions
 from finagent.app.parts import CountingObserver, DaemonProbe, Parts
 from finagent.app.wiring import open_parts
@@ -39,6 +40,7 @@ from finagent.observability import (
     configure_logging,
     register_secret,
 )
+from finagent.observability.health import run_live_checks
 from finagent.services.heartbeat import Heartbeat
 from finagent.services.http import serve_http
 from finagent.services.schedule_plan import check_exchange, check_zone, compile_entries
@@ -161,7 +163,10 @@ def _declared_readiness(observer: CountingObserver, parts: Parts, *, scheduler: 
     if scheduler:
         owners["scheduler"] = ["scheduler"]
     owners["db_writable"] = ["persistence"]
-    readiness = Readiness(owners)
+    lag = LoopLagCheck()
+    observer.listen(lag.on_event)
+    parts.live["loop_lag"] = lag
+    readiness = Readiness([*owners, *parts.live])
     observer.listen(ActorReadiness(readiness, owners).on_event)
     return readiness
 
@@ -207,6 +212,7 @@ async def run_daemon(
                 metrics.registry,
                 readiness,
             )
+        nursery.start_soon(run_live_checks, readiness, parts.live)
         observer.listen(parts.dispatcher.on_event)  # a crashed stage fails the job it held
         spec = _supervisor_spec(settings, observer, parts, scheduler=not worker)
         async with open_supervisor(spec, observer, parts.rng) as tree:

@@ -104,6 +104,8 @@ class Parts:
     scheduler_actor: Actor | None = None
     #: the Redis queue's lease recovery and pruning (None on SQLite: the writer does it)
     housekeeping: Actor | None = None
+    #: live readiness checks by name (None: passing, else why not), re-evaluated every second
+    live: dict[str, Callable[[], str | None]] = field(default_factory=dict)
 
 
 @dataclass

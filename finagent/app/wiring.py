@@ -25,6 +25,7 @@ from finagent.adapters.sim.market import SimMarket
 from finagent.adapters.sim.paper_broker import open_paper_broker
 from finagent.adapters.sqlite.state import SimAnchor, SqliteTradingStore
 from finagent.app.alpaca import AlpacaParts, open_alpaca, uses_alpaca
+from finagent.app.live_checks import degrade_on_fault, store_checks
 from finagent.app.parts import Actor, Parts, broker_path, sim_session_for
 from finagent.app.redis_backend import (
     QueueTrailRecords,
@@ -124,6 +125,7 @@ class _Queue:
     persistence: Actor
     redis: RedisJobQueue | None
     notifying: NotifyingQueue | None
+    backlog: Callable[[], int]  # requests waiting in the writer's mailbox
 
 
 async def _open_clock(
@@ -173,15 +175,20 @@ async def _open_queue(
     )  # fmt: skip
     writer_records = WriterRecords(send)
     persistence = _persistence(writer, receive)
+    backlog = lambda: receive.statistics().current_buffer_used  # noqa: E731
     if settings.queue_backend != "redis":
         queue = PersistentJobQueue(send)
-        return _Queue(queue, writer_records, writer_records, writer, persistence, None, None)
+        return _Queue(
+            queue, writer_records, writer_records, writer, persistence, None, None, backlog
+        )
     redis_queue = await stack.enter_async_context(
         open_redis_queue_for(settings, policy, clock.timestamp, inline=options.inline)
     )
     notifying = NotifyingQueue(redis_queue)
     records = QueueTrailRecords(writer_records, redis_queue)
-    return _Queue(notifying, records, writer_records, writer, persistence, redis_queue, notifying)
+    return _Queue(
+        notifying, records, writer_records, writer, persistence, redis_queue, notifying, backlog
+    )
 
 
 async def _open_broker(
@@ -300,6 +307,8 @@ async def open_parts(
             random.Random(f"supervision:{s.sim.seed}").random, metrics,
             restart_allowance=10_000 if chaos is not None else 0,
         )  # fmt: skip
+        degrade_on_fault(q.writer.health, parts.watch, metrics)
+        parts.live.update(store_checks(q.writer.health, q.backlog))
         if q.redis is not None:
             parts.scheduler_actor = leader_actor(q.redis, scheduler.run)
             parts.housekeeping = housekeeping_actor(

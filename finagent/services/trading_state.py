@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from actors import ActorContext
+    from finagent.domain.errors import StorageUnavailableError
     from finagent.observability import Metrics
     from finagent.ports.broker import Broker
     from finagent.ports.clock import Clock
@@ -48,17 +49,36 @@ _METRIC_STATE = {
     TradingState.ACTIVE: "trading",
     TradingState.REDUCING: "flattening",
     TradingState.HALTED: "halted",
+    TradingState.DEGRADED: "degraded",
 }
 
 
 @final
 class TradingSwitch:
-    """The state every order decision reads (ACTIVE until the control row says otherwise)."""
+    """The state every order decision reads (ACTIVE until the control row says otherwise).
+
+    ``chosen`` is the operator's state (the control row); ``degraded`` the storage fault's
+    reason while the store cannot commit. ``state`` combines them: DEGRADED replaces ACTIVE
+    only (REDUCING and HALTED already send no new entries), and when the fault ends the
+    chosen state applies again by itself.
+    """
 
     def __init__(self) -> None:
-        self.state = TradingState.ACTIVE
+        self.chosen = TradingState.ACTIVE
+        self.degraded: str | None = None
         self.flatten_seq = 0
         self.loaded = False
+
+    @property
+    def state(self) -> TradingState:
+        """What orders may do now."""
+        if self.degraded is not None and self.chosen is TradingState.ACTIVE:
+            return TradingState.DEGRADED
+        return self.chosen
+
+    @state.setter
+    def state(self, state: TradingState) -> None:
+        self.chosen = state
 
 
 @final
@@ -105,12 +125,11 @@ class TradingWatch:
         control = await self._records.control()
         switch = self._switch
         state = TradingState(control.state)
-        if state is not switch.state or not switch.loaded:
+        if state is not switch.chosen or not switch.loaded:
             if switch.loaded or state is not TradingState.ACTIVE:
-                log.warning("trading state %s -> %s", switch.state, state)
-            switch.state = state
-            if self._metrics is not None:
-                self._metrics.trading_state.state(_METRIC_STATE[state])
+                log.warning("trading state %s -> %s", switch.chosen, state)
+            switch.chosen = state
+            self._show_state()
         if switch.loaded and control.flatten_seq > switch.flatten_seq:
             log.warning("flatten requested by the operator (request %d)", control.flatten_seq)
             now = self._clock.now()
@@ -119,6 +138,18 @@ class TradingWatch:
             )
         switch.flatten_seq = control.flatten_seq
         switch.loaded = True
+
+    def on_store(self, fault: StorageUnavailableError | None) -> None:
+        """The store's fault began (trading degraded) or ended (the chosen state again).
+
+        ``StoreHealth`` logs the one line about it; this only switches and shows the state.
+        """
+        self._switch.degraded = None if fault is None else fault.reason
+        self._show_state()
+
+    def _show_state(self) -> None:
+        if self._metrics is not None:
+            self._metrics.trading_state.state(_METRIC_STATE[self._switch.state])
 
     async def follow_account(self) -> None:
         """Count new fills and closes, and refresh the realized P&L gauge."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
 from finagent.adapters.sqlite.checkpoint import Checkpointer
+from finagent.adapters.sqlite.faults import storage_fault
 from finagent.adapters.sqlite.schema import Synchronous, connect_reader, connect_writer
 from finagent.adapters.sqlite.store import SqliteJobStore
 from finagent.ports.trading import (
@@ -130,7 +131,13 @@ class SqliteTradingStore:
     ) -> list[object | Exception]:
         """Job ops in the job store's group commit, then trading ops; results in order."""
         started = time.perf_counter()
-        results = self._apply(ops, now, policy)
+        try:
+            results = self._apply(ops, now, policy)
+        except sqlite3.Error as exc:  # the trading ops' transaction; the job store's translates
+            fault = storage_fault(exc)
+            if fault is None:
+                raise
+            raise fault from exc
         if self.observe is not None:
             self.observe(len(ops), time.perf_counter() - started)
         return results
@@ -143,8 +150,10 @@ class SqliteTradingStore:
             return self._jobs.apply(ops, now, policy)
         taken = set(mine)
         jobs = [op for i, op in enumerate(ops) if i not in taken]
-        job_results = iter(self._jobs.apply(jobs, now, policy) if jobs else [])
+        # Trading ops first: they are reads or idempotent puts, so when the job ops then hit a
+        # storage fault the writer can replay the whole batch without doing anything twice.
         own = iter(self._apply_mine([ops[i] for i in mine], now))
+        job_results = iter(self._jobs.apply(jobs, now, policy) if jobs else [])
         return [next(own) if i in taken else next(job_results) for i in range(len(ops))]
 
     def _apply_mine(self, ops: Sequence[Any], now: float) -> list[object | Exception]:
