@@ -195,8 +195,9 @@ async def test_thread_mode_holds_and_retries_a_batch_too(tmp_path: Path, autojum
         async with trio.open_nursery() as callers:
             for i in range(4):
                 callers.start_soon(queue.enqueue, [NewJob("scan", f"s{i}")])
-            await trio.sleep(3)
-            assert writer.health.fault is not None
+            while writer.health.fault is None:  # the thread's first try fails (wall time)
+                await trio.sleep(0.01)
+            await trio.sleep(3)  # a few back-off rounds, all failing
             conn.io_error = False
         assert writer.health.fault is None
         assert (await queue.stats()).total(JobStatus.PENDING) == 4
@@ -347,5 +348,40 @@ async def test_a_really_full_filesystem_holds_then_commits(tiny_fs: Path, autoju
         await done.wait()
         assert writer.health.fault is None
         assert (await queue.stats()).total(JobStatus.PENDING) == 4
+        nursery.cancel_scope.cancel()
+    store.close()
+
+
+async def test_degraded_overrides_only_active_and_the_operator_state_survives(
+    tmp_path: Path,
+) -> None:
+    from finagent.adapters.sqlite.state import set_control
+
+    path = tmp_path / "q.db"
+    store, _ = _open(path)
+    clock = FakeClock(OPEN)
+    metrics = Metrics(process_collectors=False)
+    send, receive = trio.open_memory_channel[WriteRequest](64)
+    writer = JobWriter(store, POLICY, clock.timestamp, inline=True)
+    switch = TradingSwitch()
+    records = WriterRecords(send)
+    watch = TradingWatch(
+        switch, records, PersistentJobQueue(send), FakeBroker(clock), clock, metrics=metrics
+    )
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.serve, receive)
+        await watch.poll()
+        watch.on_store(StorageUnavailableError("disk full"))
+        assert switch.state is TradingState.DEGRADED
+        await watch.poll()  # the control row still says active: no change, no log line
+        assert switch.state is TradingState.DEGRADED
+        set_control(path, "halted", flatten=False, now=0.0)
+        await watch.poll()
+        assert switch.state is TradingState.HALTED  # the operator's stricter state wins
+        watch.on_store(None)
+        assert switch.state is TradingState.HALTED
+        set_control(path, "active", flatten=False, now=0.0)
+        await watch.poll()
+        assert switch.state is TradingState.ACTIVE
         nursery.cancel_scope.cancel()
     store.close()
