@@ -77,7 +77,8 @@ class StoreHealth:
         """
         if self._held or self.fault is None:
             return
-        fault, began = self.fault, self.since or now
+        fault, began = self.fault, self.since
+        assert began is not None  # set together with fault
         self.fault = self.since = None
         log.warning(
             "job store commits again after %.1f s (%s); degraded mode over", now - began,

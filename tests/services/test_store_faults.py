@@ -27,6 +27,7 @@ from finagent.domain.pipeline import execute_key
 from finagent.domain.risk import RiskDecision, TradingState
 from finagent.observability.health import Readiness, run_live_checks
 from finagent.observability.metrics import Metrics
+from finagent.ports.trading import ReadControl
 from finagent.services.execution import Executor
 from finagent.services.persistence import JobWriter, PersistentJobQueue, WriteRequest
 from finagent.services.stage import Stage
@@ -147,7 +148,7 @@ async def test_a_storage_fault_holds_the_batch_degrades_and_recovers_by_itself(
         await trio.sleep(1)
         assert writer.health.fault is not None
         assert switch.state is TradingState.DEGRADED and switch.chosen is TradingState.ACTIVE
-        assert metrics.store_degraded._value.get() == 1  # noqa: SLF001 - the gauge's value
+        assert metrics.store_degraded._value.get() == 1
         reason = checks["store_writable"]()
         assert reason is not None and writer.health.fault.reason in reason and "since" in reason
 
@@ -173,7 +174,7 @@ async def test_a_storage_fault_holds_the_batch_degrades_and_recovers_by_itself(
         assert (await queue.stats()).total(JobStatus.DEAD) == 0
         assert writer.health.fault is None and checks["store_writable"]() is None
         assert switch.state is TradingState.ACTIVE
-        assert metrics.store_degraded._value.get() == 0  # noqa: SLF001
+        assert metrics.store_degraded._value.get() == 0
         nursery.cancel_scope.cancel()
     store.close()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -188,6 +189,8 @@ async def test_thread_mode_holds_and_retries_a_batch_too(tmp_path: Path, autojum
     send, receive = trio.open_memory_channel[WriteRequest](64)
     writer = JobWriter(store, POLICY, virtual_now, inline=False)
     queue = PersistentJobQueue(send)
+    faulted = trio.Event()
+    writer.health.listen(lambda fault: fault is not None and faulted.set())
     async with trio.open_nursery() as nursery:
         nursery.start_soon(writer.serve, receive)
         await queue.stats()
@@ -195,8 +198,7 @@ async def test_thread_mode_holds_and_retries_a_batch_too(tmp_path: Path, autojum
         async with trio.open_nursery() as callers:
             for i in range(4):
                 callers.start_soon(queue.enqueue, [NewJob("scan", f"s{i}")])
-            while writer.health.fault is None:  # the thread's first try fails (wall time)
-                await trio.sleep(0.01)
+            await faulted.wait()  # the thread's first try failed
             await trio.sleep(3)  # a few back-off rounds, all failing
             conn.io_error = False
         assert writer.health.fault is None
@@ -205,46 +207,46 @@ async def test_thread_mode_holds_and_retries_a_batch_too(tmp_path: Path, autojum
     store.close()
 
 
+@pytest.mark.parametrize("inline", [True, False])
 async def test_a_writer_stopped_while_holding_answers_its_callers(
-    tmp_path: Path, autojump_clock
+    tmp_path: Path, inline: bool, autojump_clock
 ) -> None:
     from actors import ActorDeadError
 
-    for inline in (True, False):
-        store, conn = _open(tmp_path / f"{inline}.db")
-        send, receive = trio.open_memory_channel[WriteRequest](64)
-        writer = JobWriter(store, POLICY, virtual_now, inline=inline)
-        queue = PersistentJobQueue(send)
-        failed: list[BaseException] = []
+    store, conn = _open(tmp_path / "q.db")
+    send, receive = trio.open_memory_channel[WriteRequest](64)
+    writer = JobWriter(store, POLICY, virtual_now, inline=inline)
+    queue = PersistentJobQueue(send)
+    failed: list[BaseException] = []
 
-        async def enqueue() -> None:
-            try:
-                await queue.enqueue([NewJob("scan", "s")])
-            except ActorDeadError as exc:
-                failed.append(exc)
+    async def enqueue() -> None:
+        try:
+            await queue.enqueue([NewJob("scan", "s")])
+        except ActorDeadError as exc:
+            failed.append(exc)
 
-        async with trio.open_nursery() as callers:
-            writing = trio.CancelScope()
+    async with trio.open_nursery() as callers:
+        writing = trio.CancelScope()
 
-            async def serve() -> None:
-                with writing:
-                    await writer.serve(receive)
+        async def serve() -> None:
+            with writing:
+                await writer.serve(receive)
 
-            callers.start_soon(serve)
-            await queue.stats()
-            conn.io_error = True
-            callers.start_soon(enqueue)
-            await trio.sleep(2)
-            writing.cancel()  # the writer stops with the batch held
-        assert len(failed) == 1
-        assert writer.health.fault is not None  # still true: nothing was committed
-        store.close()
+        callers.start_soon(serve)
+        await queue.stats()
+        conn.io_error = True
+        callers.start_soon(enqueue)
+        await trio.sleep(2)
+        writing.cancel()  # the writer stops with the batch held
+    assert len(failed) == 1
+    assert writer.health.fault is not None  # still true: nothing was committed
+    store.close()
 
 
 async def test_recovery_at_start_waits_for_the_store(tmp_path: Path, autojump_clock) -> None:
     store, conn = _open(tmp_path / "q.db")
     conn.io_error = True
-    send, receive = trio.open_memory_channel[WriteRequest](64)
+    _send, receive = trio.open_memory_channel[WriteRequest](64)
     writer = JobWriter(store, POLICY, virtual_now, inline=True)
     ready = trio.Event()
     async with trio.open_nursery() as nursery:
@@ -289,6 +291,8 @@ async def test_the_writer_counts_as_stalled_only_with_requests_waiting(autojump_
     assert check() is None  # idle, nothing waits
     waiting[0] = 3
     assert check() == "3 request(s) waiting, no commit for 60 s"
+    health.last_commit = trio.current_time()
+    assert check() is None  # requests wait, but the writer committed just now
 
 
 # ---- a real small filesystem -------------------------------------------------------------
@@ -383,5 +387,85 @@ async def test_degraded_overrides_only_active_and_the_operator_state_survives(
         set_control(path, "active", flatten=False, now=0.0)
         await watch.poll()
         assert switch.state is TradingState.ACTIVE
+        nursery.cancel_scope.cancel()
+    store.close()
+
+
+def test_store_health_logs_once_per_fault_and_clears_when_nothing_is_held(caplog) -> None:
+    from finagent.services.store_health import StoreHealth
+
+    health = StoreHealth()
+    heard: list[str | None] = []
+    health.listen(lambda fault: heard.append(None if fault is None else fault.reason))
+    assert health.since_text() == ""
+    health.hold(StorageUnavailableError("disk full"), 1_700_000_000.0, 3)
+    health.hold(StorageUnavailableError("database locked"), 1_700_000_005.0, 1)
+    assert health.fault is not None and health.fault.reason == "database locked"
+    assert health.since_text() == "2023-11-14T22:13:20+00:00"  # the first batch's time
+    health.release(1_700_000_006.0, committed=True)  # one batch still held: still faulted
+    assert health.fault is not None
+    health.release(1_700_000_007.0, committed=False)  # the writer stopped first
+    assert health.fault is not None and heard == ["disk full"]
+    health.committed(1_700_000_010.0)  # a restarted writer's first commit: nothing held
+    assert health.fault is None and heard == ["disk full", None]
+    assert "after 10.0 s (database locked)" in caplog.records[-1].getMessage()
+
+
+async def test_trading_ops_wait_out_a_fault_too(tmp_path: Path, autojump_clock) -> None:
+    store, conn = _open(tmp_path / "q.db")
+    send, receive = trio.open_memory_channel[WriteRequest](64)
+    writer = JobWriter(store, POLICY, virtual_now, inline=True)
+    records = WriterRecords(send)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.serve, receive)
+        await records.control()
+        conn.io_error = True
+        t0 = trio.current_time()
+
+        async def clear() -> None:
+            await trio.sleep(20)
+            conn.io_error = False
+
+        nursery.start_soon(clear)
+        await records.save_cursor(123.0)  # held, not failed
+        assert trio.current_time() - t0 >= 20
+        assert await records.cursor() == 123.0
+        nursery.cancel_scope.cancel()
+    store.close()
+
+
+def test_other_sqlite_errors_are_not_storage_faults(tmp_path: Path) -> None:
+    trading, _ = _open(tmp_path / "t.db")
+    jobs = SqliteJobStore.open(tmp_path / "j.db")
+    trading.close()
+    jobs.close()
+    with pytest.raises(sqlite3.ProgrammingError):  # a closed connection is a bug, not a fault
+        trading.apply([ReadControl()], 0.0, POLICY)
+    with pytest.raises(sqlite3.ProgrammingError):
+        jobs.apply([], 0.0, POLICY)
+
+
+async def test_a_read_only_commit_does_not_end_a_disk_full_fault(
+    tmp_path: Path, autojump_clock
+) -> None:
+    path = tmp_path / "q.db"
+    store, conn = _open(path)
+    send, receive = trio.open_memory_channel[WriteRequest](64)
+    writer = JobWriter(store, POLICY, virtual_now, inline=False)  # two batches in flight
+    queue = PersistentJobQueue(send)
+    fault = Fault("disk_full", path, conn)
+    faulted, cleared = trio.Event(), trio.Event()
+    writer.health.listen(lambda f: (faulted if f is not None else cleared).set())
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.serve, receive)
+        await queue.stats()
+        fault.start()
+        nursery.start_soon(queue.enqueue, [NewJob("report", "big", BIG)])
+        await faulted.wait()
+        await queue.stats()  # commits beside the held batch: reads need no new page
+        assert writer.health.fault is not None  # proves nothing about the full disk
+        fault.stop()
+        await cleared.wait()
+        assert (await queue.stats()).total(JobStatus.PENDING) == 1
         nursery.cancel_scope.cancel()
     store.close()
