@@ -25,6 +25,7 @@ from actors.watchdog import watchdog_factory
 from finagent import __version__
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.app.alpaca import BrokerSetupError, check_trading_settings
+from finagent.app.live_checks import LoopLagCheck
 from finagent.app.options import DaemonOptions
 from finagent.app.parts import CountingObserver, DaemonProbe, Parts
 from finagent.app.wiring import open_parts
@@ -39,6 +40,7 @@ from finagent.observability import (
     configure_logging,
     register_secret,
 )
+from finagent.observability.health import run_live_checks
 from finagent.services.db_watch import stop_safely
 from finagent.services.heartbeat import Heartbeat
 from finagent.services.http import serve_http
@@ -170,8 +172,12 @@ def _declared_readiness(observer: CountingObserver, parts: Parts, *, scheduler: 
     if scheduler:
         owners["scheduler"] = ["scheduler"]
     owners["db_writable"] = ["persistence"]
+    lag = LoopLagCheck()
+    observer.listen(lag.on_event)
+    parts.live["loop_lag"] = lag
     watch = parts.redis_watch  # redis: a live check, failing while Redis does not answer
-    readiness = Readiness([*owners, "redis"] if watch is not None else owners)
+    redis = ["redis"] if watch is not None else []
+    readiness = Readiness([*owners, *parts.live, *redis])
     observer.listen(ActorReadiness(readiness, owners).on_event)
     if watch is not None:
         readiness.set("redis", watch.up)
@@ -225,6 +231,7 @@ async def run_daemon(
                 metrics.registry,
                 readiness,
             )
+        nursery.start_soon(run_live_checks, readiness, parts.live)
         observer.listen(parts.dispatcher.on_event)  # a crashed stage fails the job it held
         nursery.start_soon(_stop_on_fault, parts, stop)
         spec = _supervisor_spec(settings, observer, parts, scheduler=not worker)

@@ -113,6 +113,8 @@ class Parts:
     fatal: FatalStop = field(default_factory=FatalStop)
     #: the Redis link and data-epoch watch (None on SQLite): ``/readyz``'s ``redis`` check
     redis_watch: RedisWatch | None = None
+    #: live readiness checks by name (None: passing, else why not), re-evaluated every second
+    live: dict[str, Callable[[], str | None]] = field(default_factory=dict)
 
 
 @dataclass

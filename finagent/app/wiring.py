@@ -26,6 +26,7 @@ from finagent.adapters.sim.paper_broker import open_paper_broker
 from finagent.adapters.sqlite.dbfile import FileIdentity, check_integrity, hold_database
 from finagent.adapters.sqlite.state import SimAnchor, SqliteTradingStore, set_control
 from finagent.app.alpaca import AlpacaParts, open_alpaca, uses_alpaca
+from finagent.app.live_checks import degrade_on_fault, store_checks
 from finagent.app.parts import Actor, Parts, broker_path, sim_session_for
 from finagent.app.redis_backend import (
     QueueTrailRecords,
@@ -201,6 +202,7 @@ class _Queue:
     persistence: Actor
     redis: RedisJobQueue | None
     notifying: NotifyingQueue | None
+    backlog: Callable[[], int]  # requests waiting in the writer's mailbox
     watch: RedisWatch | None = None
 
 
@@ -257,9 +259,12 @@ async def _open_queue(
     )  # fmt: skip
     writer_records = WriterRecords(send)
     persistence = _persistence(writer, receive)
+    backlog = lambda: receive.statistics().current_buffer_used  # noqa: E731
     if settings.queue_backend != "redis":
         queue = PersistentJobQueue(send)
-        return _Queue(queue, writer_records, writer_records, writer, persistence, None, None)
+        return _Queue(
+            queue, writer_records, writer_records, writer, persistence, None, None, backlog
+        )
     watch = await stack.enter_async_context(
         open_redis_queue_for(settings, policy, clock, inline=options.inline)
     )
@@ -267,7 +272,15 @@ async def _open_queue(
     notifying = NotifyingQueue(redis_queue)
     records = QueueTrailRecords(writer_records, redis_queue, watch)
     return _Queue(
-        notifying, records, writer_records, writer, persistence, redis_queue, notifying, watch
+        notifying,
+        records,
+        writer_records,
+        writer,
+        persistence,
+        redis_queue,
+        notifying,
+        backlog,
+        watch,
     )
 
 
@@ -386,12 +399,14 @@ async def open_parts(
             restart_allowance=10_000 if chaos is not None else 0,
         )  # fmt: skip
         parts.db_watch = DatabaseWatch(identity, switch, parts.fatal, metrics=metrics)
+        degrade_on_fault(q.writer.health, parts.watch, metrics)
+        parts.live.update(store_checks(q.writer.health, q.backlog))
         if q.redis is not None:
             parts.scheduler_actor = leader_actor(q.redis, scheduler.run)
             parts.housekeeping = housekeeping_actor(
                 q.redis, every_s=HOUSEKEEPING_S, retain_done_s=qs.retain_done_s, watch=q.watch
             )
-        if q.watch is not None:  # Redis came back empty: no new entries (merge: -> degraded)
-            q.watch.on_lost(switch.hold)
+        if q.watch is not None:  # Redis came back empty: degraded (no new entries) until restart
+            q.watch.on_lost(parts.watch.on_held)
             parts.redis_watch = q.watch
         yield parts

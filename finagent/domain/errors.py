@@ -14,6 +14,8 @@ FinagentError
 │   └── QueueUnavailableError       the backend could not be reached (domain.jobs);
 │       └── RedisUnavailableError   Redis's (adapters.redis)
 ├── StorageError                    the database file cannot be used or written (adapters.sqlite)
+│   └── StorageUnavailableError     it cannot commit now (disk full, I/O error, locked past the
+│                                   busy timeout, read-only): transient, not a job's failure
 ├── LeadershipLostError             the scheduler's leader lock expired (adapters.redis)
 └── TradingError
     ├── BrokerError                 the broker refused or could not be reached
@@ -48,6 +50,7 @@ __all__ = [
     "PatternDayTrader",
     "ReconciliationError",
     "StorageError",
+    "StorageUnavailableError",
     "TradingError",
 ]
 
@@ -62,6 +65,18 @@ class ConfigError(FinagentError):
 
 class StorageError(FinagentError):
     """The database file cannot be used or written; the message is one line naming the file."""
+
+
+class StorageUnavailableError(StorageError):
+    """The store cannot commit now; ``reason`` names the fault (``disk full``, ``I/O error``...).
+
+    An infrastructure fault, not a bug: the writer keeps the batch and retries it, a job's
+    attempts are not spent on it, and trading is ``degraded`` until a commit succeeds again.
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
 
 
 class LeadershipLostError(FinagentError):

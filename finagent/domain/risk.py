@@ -39,11 +39,16 @@ _RATE_WINDOW = timedelta(minutes=1)
 
 
 class TradingState(StrEnum):
-    """ACTIVE trades; REDUCING lets only exposure-reducing orders through; HALTED sends none."""
+    """ACTIVE trades; REDUCING lets only exposure-reducing orders through; HALTED sends none.
+
+    DEGRADED is never chosen by the operator: it is ACTIVE while the store cannot commit (no new
+    entries; exits still go out, as in REDUCING), and it ends by itself when commits succeed.
+    """
 
     ACTIVE = "active"
     REDUCING = "reducing"
     HALTED = "halted"
+    DEGRADED = "degraded"
 
 
 class RejectCode(StrEnum):
@@ -151,7 +156,7 @@ def may_submit(state: TradingState, reduces_exposure: bool) -> bool:
     """Whether an order may go out: cancels and flatten-all bypass this (they are the exits)."""
     if state is TradingState.ACTIVE:
         return True
-    return state is TradingState.REDUCING and reduces_exposure
+    return state in (TradingState.REDUCING, TradingState.DEGRADED) and reduces_exposure
 
 
 def size(plan: TradePlan, book: Book, profile: RiskProfile) -> Sizing:
@@ -203,6 +208,9 @@ def assess(plan: TradePlan, book: Book, profile: RiskProfile, now: datetime) -> 
     if state is TradingState.HALTED and book.state is not TradingState.HALTED:
         limit = profile.max_daily_loss
         reasons.append(RiskReason(RejectCode.DAILY_LOSS, f"day P&L {book.day_pnl} hit -{limit}"))
+    elif state is TradingState.DEGRADED:
+        detail = "trading is degraded (the store cannot commit): no new entries"
+        reasons.append(RiskReason(RejectCode.TRADING_STATE, detail))
     elif not may_submit(state, reduces_exposure=False):
         reasons.append(RiskReason(RejectCode.TRADING_STATE, f"trading is {state}: no new entries"))
     reasons.extend(_rules(plan, book, profile, now))

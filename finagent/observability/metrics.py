@@ -55,9 +55,9 @@ SCAN_SECONDS_BUCKETS: Final = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
 
-TRADING_STATES: Final = ("idle", "trading", "flattening", "loss_limit_hit", "halted")
+TRADING_STATES: Final = ("idle", "trading", "flattening", "loss_limit_hit", "halted", "degraded")
 """Values of ``finagent_trading_state``; ``loss_limit_hit`` means the daily loss limit stopped
-new entries for the day."""
+new entries for the day, ``degraded`` that the store cannot commit (no new entries)."""
 
 
 class Metrics:
@@ -178,6 +178,18 @@ class Metrics:
             "finagent_trading_state",
             "What the agent may do now.",
             states=list(TRADING_STATES),
+            registry=r,
+        )
+        # Storage faults (the writer holds and retries; trading is degraded meanwhile).
+        self.store_degraded = Gauge(
+            "finagent_store_degraded",
+            "1 while the job store cannot commit (disk full, I/O error, locked, read-only).",
+            registry=r,
+        )
+        self.store_faults = Counter(
+            "finagent_store_faults_total",
+            "Storage faults that degraded the daemon, by reason.",
+            ["reason"],
             registry=r,
         )
         self.schedule_skipped = Counter(

@@ -20,7 +20,6 @@ import trio
 
 from finagent.domain.errors import BrokerError
 from finagent.domain.orders import OrderStatus
-from finagent.domain.risk import TradingState
 
 if TYPE_CHECKING:
     from actors import ActorContext
@@ -83,9 +82,7 @@ class DatabaseWatch:
         reason = self._identity.changed()
         if reason is None:
             return False
-        # TODO(#15): the trading state `degraded` belongs here once it exists; HALTED sends
-        # no entry meanwhile, and the safe stop below does not read the state.
-        self._switch.state = TradingState.HALTED
+        self._switch.hold(reason)  # degraded: no new entries while the tree stops
         log.error("%s: no new entries; stopping safely at the broker", reason)
         if self._metrics is not None:
             fault = "deleted" if "deleted" in reason else "replaced"

@@ -115,6 +115,17 @@ class HttpHandler:
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 log.debug("http client went away")
 
+    def _ready(self, head_only: bool) -> bytes:
+        """``ready`` or ``not ready: <checks>``, then each check's last result on its own line."""
+        readiness = self._readiness
+        failing = readiness.failing()
+        lines = [f"not ready: {', '.join(failing)}" if failing else "ready"]
+        for name, ok in readiness.snapshot().items():
+            why = readiness.reason(name)
+            lines.append(f"{name}: {'ok' if ok else 'failing'}{f' ({why})' if why else ''}")
+        body = ("\n".join(lines) + "\n").encode()
+        return _response(503 if failing else 200, body, head=head_only)
+
     async def _answer(self, head: bytes) -> bytes:
         request_line = head.split(b"\n", 1)[0].decode("latin-1").strip()
         parts = request_line.split()
@@ -130,11 +141,7 @@ class HttpHandler:
         if path == "/healthz":
             return _response(200, b"ok\n", head=head_only)
         if path == "/readyz":
-            failing = self._readiness.failing()
-            if failing:
-                body = ("not ready: " + ", ".join(failing) + "\n").encode()
-                return _response(503, body, head=head_only)
-            return _response(200, b"ready\n", head=head_only)
+            return self._ready(head_only)
         try:
             body = await trio.to_thread.run_sync(
                 generate_latest, self._registry, limiter=self._limiter

@@ -11,6 +11,12 @@ each. SQLite runs on a dedicated thread (:mod:`finagent.services.writer_thread`)
 most in flight, so the Trio loop never blocks. Under ``MockClock`` autojump a thread call lets
 virtual time jump (trio issue #456), so simulations and tests pass ``inline=True``: the store
 runs on the loop and virtual time stays exact.
+
+Storage faults (disk full, I/O error, locked past the busy timeout, read-only) are not the
+requests' failures: the writer holds the batch, backs off (tenacity, in Trio time) and applies
+it again until it commits, while its callers wait as for a slow commit. :class:`StoreHealth`
+records the fault so that trading goes ``degraded`` and ``/readyz`` says why; a held batch keeps
+its pipeline slot, so new requests queue in the bounded mailbox meanwhile.
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ from typing import TYPE_CHECKING, Any, cast, final
 
 import outcome
 import trio
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from actors import ActorContext, ActorDeadError, Inbox
+from finagent.domain.errors import StorageUnavailableError
 from finagent.domain.jobs import QueueError
 from finagent.ports.queue import (
     Complete,
@@ -35,6 +43,7 @@ from finagent.ports.queue import (
     StoreOp,
 )
 from finagent.services.persistent_queue import PersistentJobQueue, WriteRequest
+from finagent.services.store_health import StoreHealth
 from finagent.services.writer_thread import StoreThread
 
 if TYPE_CHECKING:
@@ -43,15 +52,22 @@ if TYPE_CHECKING:
     from finagent.domain.jobs import QueuePolicy
 
 __all__ = [
+    "RETRY_MAX_S",
+    "RETRY_MIN_S",
     "CommitNote",
     "JobWriter",
     "PersistentJobQueue",
+    "StoreHealth",
     "WriteRequest",
 ]
 
 log = logging.getLogger(__name__)
 
 _DEPTH = 2  # batches on the writer's thread at once: one committing, one waiting its turn
+RETRY_MIN_S = 0.1
+"""First wait before a batch held by a storage fault is applied again (doubling from here)."""
+RETRY_MAX_S = 5.0
+"""Longest wait between two tries: the store is back in use at most this long after the fault."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +151,7 @@ class JobWriter:
         self._next_housekeeping = 0.0
         self.batches = 0
         self.requests = 0
+        self.health = StoreHealth()
 
     def listen(self, listener: Callable[[CommitNote], None]) -> None:
         """Call ``listener`` (sync, fast) after every committed batch."""
@@ -158,12 +175,14 @@ class JobWriter:
         try:
             if not self._started:
                 self._started = True
-                ids = cast("list[int]", (await self._apply([Recover(orphans=True)], thread))[0])
+                ids = cast(
+                    "list[int]", (await self._apply_holding([Recover(orphans=True)], thread))[0]
+                )
                 log.info("recovered %d running job(s) left by an earlier process", len(ids))
             ready()  # also after a restart: recovery is once per process, not per incarnation
             if thread is None:
                 async for first in inbox:
-                    self._commit(self._batch(first, inbox))
+                    await self._commit(self._batch(first, inbox))
             else:
                 await self._pipeline(inbox, thread)
         finally:
@@ -199,34 +218,35 @@ class JobWriter:
         """
         room = trio.Semaphore(_DEPTH)
         fatal: list[BaseException] = []
-        with trio.CancelScope() as scope:
-            try:
-                async for first in inbox:
-                    batch = self._batch(first, inbox)
-                    try:
-                        await _take(room)
-                    except BaseException:
-                        _fail_all(batch, ActorDeadError("job writer stopped"))
-                        raise
-                    self._submit(thread, batch, room, fatal, scope)
-            finally:
-                with trio.CancelScope(shield=True):  # every batch handed over gets its answers
-                    for _ in range(_DEPTH):
-                        await room.acquire()
+        async with trio.open_nursery() as held:  # batches held by a storage fault, retrying
+            with trio.CancelScope() as scope:
+                try:
+                    async for first in inbox:
+                        batch = self._batch(first, inbox)
+                        try:
+                            await _take(room)
+                        except BaseException:
+                            _fail_all(batch, ActorDeadError("job writer stopped"))
+                            raise
+                        self._submit(thread, batch, (room, fatal, scope, held))
+                finally:
+                    held.cancel_scope.cancel()  # stopping: a held batch is answered, not retried
+                    with trio.CancelScope(shield=True):  # every batch handed over gets answers
+                        for _ in range(_DEPTH):
+                            await room.acquire()
         if fatal:
             raise fatal[0]
 
-    def _submit(
-        self,
-        thread: StoreThread,
-        batch: list[WriteRequest],
-        room: trio.Semaphore,
-        fatal: list[BaseException],
-        scope: trio.CancelScope,
-    ) -> None:
+    def _submit(self, thread: StoreThread, batch: list[WriteRequest], flight: _Flight) -> None:
         ops = self._ops(batch)
+        room, fatal, scope, held = flight
 
         def done(result: outcome.Outcome[Any]) -> None:  # on the loop, from the thread
+            if isinstance(result, outcome.Error) and isinstance(
+                result.error, StorageUnavailableError
+            ):  # held, keeping its slot: the pipeline slows down to the retries' pace
+                held.start_soon(self._retry, thread, batch, result.error, room)
+                return
             room.release()
             try:
                 self._settle(batch, ops, result)
@@ -237,15 +257,76 @@ class JobWriter:
 
         thread.submit(self._store.apply, (ops, self._now(), self._policy), done)
 
-    def _commit(self, batch: list[WriteRequest]) -> None:
+    async def _commit(self, batch: list[WriteRequest]) -> None:
         """Inline mode: apply, commit and answer one batch on the loop (virtual time)."""
         ops = self._ops(batch)
         try:
-            self._settle(
-                batch, ops, outcome.capture(self._store.apply, ops, self._now(), self._policy)
-            )
+            result = outcome.capture(self._store.apply, ops, self._now(), self._policy)
+            if isinstance(result, outcome.Error) and isinstance(
+                result.error, StorageUnavailableError
+            ):
+                ops = ops[: len(batch)]
+                result = await outcome.acapture(self._hold, ops, None, result.error)
+            self._settle(batch, ops, result)
         finally:
             _fail_all(batch, ActorDeadError("job writer stopped"))  # never leave an asker hanging
+
+    async def _retry(
+        self,
+        thread: StoreThread,
+        batch: list[WriteRequest],
+        fault: StorageUnavailableError,
+        room: trio.Semaphore,
+    ) -> None:
+        """Thread mode: a batch hit a storage fault; retry it, then answer it and free its slot."""
+        ops = [req.op for req in batch]
+        try:
+            try:
+                result = await outcome.acapture(self._hold, ops, thread, fault)
+            finally:
+                room.release()
+            self._settle(batch, ops, result)
+        finally:
+            _fail_all(batch, ActorDeadError("job writer stopped"))
+
+    async def _hold(
+        self, ops: list[StoreOp], thread: StoreThread | None, fault: StorageUnavailableError
+    ) -> list[object | Exception]:
+        """Apply ``ops`` again, backing off, until they commit; the callers keep waiting.
+
+        The batch is retried without its housekeeping (``_commit`` and ``_retry`` pass only the
+        requests' ops), and housekeeping waits a lease after the fault: leases ran out while the
+        store was down through no fault of their holders, whose completions may still be queued.
+        """
+        health = self.health
+        health.hold(fault, self._now(), len(ops))
+        committed = False
+        try:
+            retrying = AsyncRetrying(
+                sleep=trio.sleep,
+                wait=wait_exponential(multiplier=RETRY_MIN_S, min=RETRY_MIN_S, max=RETRY_MAX_S),
+                retry=retry_if_exception_type(StorageUnavailableError),
+                reraise=True,
+            )
+            async for attempt in retrying:
+                with attempt:
+                    if attempt.retry_state.attempt_number == 1:
+                        raise fault  # the try that brought the batch here: wait before the next
+                    results = await self._apply(ops, thread)
+            committed = True
+            self._next_housekeeping = self._now() + self._policy.lease_s
+            return results
+        finally:
+            health.release(self._now(), committed=committed)
+
+    async def _apply_holding(
+        self, ops: list[StoreOp], thread: StoreThread | None
+    ) -> list[object | Exception]:
+        """Apply ``ops`` (start-up recovery); on a storage fault hold them until they commit."""
+        try:
+            return await self._apply(ops, thread)
+        except StorageUnavailableError as fault:
+            return await self._hold(ops, thread, fault)
 
     def _settle(
         self, batch: list[WriteRequest], ops: list[StoreOp], result: outcome.Outcome[Any]
@@ -259,6 +340,10 @@ class JobWriter:
             _fail_all(batch, QueueError(f"store batch failed: {exc}"))
             return
         results = cast("list[object | Exception]", result.unwrap())
+        health = self.health
+        health.last_commit = trio.current_time()
+        if health.fault is not None:
+            health.committed(self._now())
         self.batches += 1
         self.requests += len(batch)
         for req, value in zip(batch, results, strict=False):
@@ -295,6 +380,10 @@ class JobWriter:
             return self._store.apply(ops, now, self._policy)
         done = await thread.run(self._store.apply, ops, now, self._policy)
         return cast("list[object | Exception]", done)
+
+
+_Flight = tuple[trio.Semaphore, list[BaseException], trio.CancelScope, trio.Nursery]
+"""What a submitted batch reports back to: its slot, fatal errors, the pipeline, held batches."""
 
 
 async def _take(room: trio.Semaphore) -> None:

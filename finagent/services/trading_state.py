@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from actors import ActorContext
+    from finagent.domain.errors import StorageUnavailableError
     from finagent.observability import Metrics
     from finagent.ports.broker import Broker
     from finagent.ports.clock import Clock
@@ -48,24 +49,43 @@ _METRIC_STATE = {
     TradingState.ACTIVE: "trading",
     TradingState.REDUCING: "flattening",
     TradingState.HALTED: "halted",
+    TradingState.DEGRADED: "degraded",
 }
 
 
 @final
 class TradingSwitch:
-    """The state every order decision reads (ACTIVE until the control row says otherwise)."""
+    """The state every order decision reads (ACTIVE until the control row says otherwise).
+
+    ``chosen`` is the operator's state (the control row); ``degraded`` the storage fault's
+    reason while the store cannot commit; ``held`` a fault's reason that lasts until a
+    restart (Redis came back without finagent's data). ``state`` combines them: DEGRADED
+    replaces ACTIVE only (REDUCING and HALTED already send no new entries), and when a storage
+    fault ends the chosen state applies again by itself.
+    """
 
     def __init__(self) -> None:
-        self.state = TradingState.ACTIVE
+        self.chosen = TradingState.ACTIVE
+        self.degraded: str | None = None
+        self.held: str | None = None
         self.flatten_seq = 0
         self.loaded = False
-        self.held: str | None = None  #: why new entries are held by a fault (None: not held)
+
+    @property
+    def state(self) -> TradingState:
+        """What orders may do now."""
+        faulted = self.degraded is not None or self.held is not None
+        if faulted and self.chosen is TradingState.ACTIVE:
+            return TradingState.DEGRADED
+        return self.chosen
+
+    @state.setter
+    def state(self, state: TradingState) -> None:
+        self.chosen = state
 
     def hold(self, reason: str) -> None:
-        """Hold new entries for a fault (Redis lost its data): ACTIVE reads as REDUCING."""
+        """Hold new entries until a restart (a fault the daemon cannot see the end of)."""
         self.held = reason
-        if self.state is TradingState.ACTIVE:
-            self.state = TradingState.REDUCING
 
 
 @final
@@ -112,16 +132,11 @@ class TradingWatch:
         control = await self._records.control()
         switch = self._switch
         state = TradingState(control.state)
-        if switch.held is not None and state is TradingState.ACTIVE:
-            state = TradingState.REDUCING  # a fault's hold outlasts the operator's "active"
-        if state is not switch.state or not switch.loaded:
+        if state is not switch.chosen or not switch.loaded:
             if switch.loaded or state is not TradingState.ACTIVE:
-                log.warning("trading state %s -> %s", switch.state, state)
-            switch.state = state
-            if self._metrics is not None:
-                self._metrics.trading_state.state(_METRIC_STATE[state])
-        if switch.held is not None and self._metrics is not None:  # hold() set it between polls
-            self._metrics.trading_state.state(_METRIC_STATE[switch.state])
+                log.warning("trading state %s -> %s", switch.chosen, state)
+            switch.chosen = state
+            self._show_state()
         if switch.loaded and control.flatten_seq > switch.flatten_seq:
             log.warning("flatten requested by the operator (request %d)", control.flatten_seq)
             now = self._clock.now()
@@ -130,6 +145,23 @@ class TradingWatch:
             )
         switch.flatten_seq = control.flatten_seq
         switch.loaded = True
+
+    def on_store(self, fault: StorageUnavailableError | None) -> None:
+        """The store's fault began (trading degraded) or ended (the chosen state again).
+
+        ``StoreHealth`` logs the one line about it; this only switches and shows the state.
+        """
+        self._switch.degraded = None if fault is None else fault.reason
+        self._show_state()
+
+    def on_held(self, reason: str) -> None:
+        """A fault holds new entries until a restart (trading degraded); its owner logs it."""
+        self._switch.hold(reason)
+        self._show_state()
+
+    def _show_state(self) -> None:
+        if self._metrics is not None:
+            self._metrics.trading_state.state(_METRIC_STATE[self._switch.state])
 
     async def follow_account(self) -> None:
         """Count new fills and closes, and refresh the realized P&L gauge."""

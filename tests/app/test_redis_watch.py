@@ -40,7 +40,7 @@ async def test_lost_data_is_found_once_holds_entries_and_republishes_the_timelin
         await queue.delete_namespace()  # Redis came back empty (or was flushed)
         assert not await watch.check()
         assert await watch.check()  # said once: the new epoch is ours
-        assert switch.state is TradingState.REDUCING and switch.held == watch.lost
+        assert switch.state is TradingState.DEGRADED and switch.held == watch.lost
         assert watch.trail_gap("2025-01-06") == watch.lost and watch.trail_gap("2025-01-07") is None
         anchor = await read_sim_anchor(queue)
         assert anchor is not None and anchor[2] == 60.0

@@ -90,6 +90,15 @@ def test_reducing_lets_only_exposure_reducing_orders_through() -> None:
     assert decision.state is TradingState.REDUCING
 
 
+def test_degraded_rejects_new_plans_with_the_reason_and_lets_exits_through() -> None:
+    assert may_submit(TradingState.DEGRADED, reduces_exposure=True)
+    assert not may_submit(TradingState.DEGRADED, reduces_exposure=False)
+    decision = assess(PLAN, book(state=TradingState.DEGRADED), PROFILE, NOW)
+    assert not decision.approved and decision.codes == (RejectCode.TRADING_STATE,)
+    assert "the store cannot commit" in decision.reasons[0].detail
+    assert decision.state is TradingState.DEGRADED
+
+
 def test_a_second_position_in_the_same_symbol_is_rejected() -> None:
     held = book(positions=(Position("ABC", 100, D(11)),))
     assert RejectCode.DUPLICATE_SYMBOL in assess(PLAN, held, PROFILE, NOW).codes

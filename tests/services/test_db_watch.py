@@ -60,7 +60,7 @@ async def test_a_moved_file_halts_entries_counts_it_and_asks_the_daemon_to_stop(
         assert trio.current_time() - t0 == 3.0  # the next poll
         await trio.sleep(5)
         assert identity.calls == 4  # reported once, then it waits to be stopped
-    assert switch.state is TradingState.HALTED
+    assert switch.state is TradingState.DEGRADED
     assert stop.reason == identity.reason
     fault = metrics.registry.get_sample_value(
         "finagent_database_faults_total", {"fault": "deleted"}

@@ -39,13 +39,22 @@ async def test_endpoints_over_a_real_loopback_socket():
 
             not_ready = await client.get(f"{base}/readyz")
             assert not_ready.status_code == 503
-            assert not_ready.text == "not ready: recovery, scheduler, db_writable\n"
+            assert not_ready.text.splitlines()[0] == "not ready: recovery, scheduler, db_writable"
             readiness.set("recovery")
+            readiness.set("db_writable", False, "disk full since 14:03:07")
+            assert (await client.get(f"{base}/readyz")).text == (
+                "not ready: scheduler, db_writable\n"
+                "recovery: ok\n"
+                "scheduler: failing\n"
+                "db_writable: failing (disk full since 14:03:07)\n"
+            )  # each check with its last result, and why it fails where known
             readiness.set("db_writable")
-            assert (await client.get(f"{base}/readyz")).text == "not ready: scheduler\n"
             readiness.set("scheduler")
             ready = await client.get(f"{base}/readyz")
-            assert (ready.status_code, ready.text) == (200, "ready\n")
+            assert (ready.status_code, ready.text) == (
+                200,
+                "ready\nrecovery: ok\nscheduler: ok\ndb_writable: ok\n",
+            )
 
             scrape = await client.get(f"{base}/metrics?x=1")
             assert scrape.status_code == 200
@@ -200,7 +209,8 @@ async def test_malformed_requests_get_a_status_line(autojump_clock, request_byte
 async def test_head_on_readyz_has_headers_but_no_body(autojump_clock):
     response = await _exchange(b"HEAD /readyz HTTP/1.1\r\n\r\n")
     headers, _, body = response.partition(b"\r\n\r\n")
-    assert headers.startswith(b"HTTP/1.1 503 ") and b"Content-Length: 13" in headers
+    # "not ready: a\n" and "a: failing\n": the length of the GET body
+    assert headers.startswith(b"HTTP/1.1 503 ") and b"Content-Length: 24" in headers
     assert body == b""
 
 

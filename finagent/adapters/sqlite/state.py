@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
 from finagent.adapters.sqlite.checkpoint import Checkpointer
+from finagent.adapters.sqlite.faults import storage_fault
 from finagent.adapters.sqlite.schema import (
     StoreError,
     Synchronous,
@@ -145,7 +146,13 @@ class SqliteTradingStore:
         if moved is not None:
             raise StoreError(f"{moved}; not writing to it")
         started = time.perf_counter()
-        results = self._apply(ops, now, policy)
+        try:
+            results = self._apply(ops, now, policy)
+        except sqlite3.Error as exc:  # the trading ops' transaction; the job store's translates
+            fault = storage_fault(exc)
+            if fault is None:
+                raise
+            raise fault from exc
         if self.observe is not None:
             self.observe(len(ops), time.perf_counter() - started)
         return results
@@ -158,8 +165,10 @@ class SqliteTradingStore:
             return self._jobs.apply(ops, now, policy)
         taken = set(mine)
         jobs = [op for i, op in enumerate(ops) if i not in taken]
-        job_results = iter(self._jobs.apply(jobs, now, policy) if jobs else [])
+        # Trading ops first: they are reads or idempotent puts, so when the job ops then hit a
+        # storage fault the writer can replay the whole batch without doing anything twice.
         own = iter(self._apply_mine([ops[i] for i in mine], now))
+        job_results = iter(self._jobs.apply(jobs, now, policy) if jobs else [])
         return [next(own) if i in taken else next(job_results) for i in range(len(ops))]
 
     def _apply_mine(self, ops: Sequence[Any], now: float) -> list[object | Exception]:

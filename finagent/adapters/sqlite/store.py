@@ -11,6 +11,7 @@ import sqlite3
 from typing import TYPE_CHECKING, cast, final
 
 from finagent.adapters.sqlite.checkpoint import Checkpointer
+from finagent.adapters.sqlite.faults import storage_fault
 from finagent.adapters.sqlite.runs import (
     INSERT_ONE,
     complete_jobs,
@@ -157,11 +158,21 @@ class SqliteJobStore:
         The fast path runs without savepoints: an op that fails before writing anything
         needs no undo. Only when an op fails half-way is the batch rolled back and replayed
         with a savepoint per op, so its partial writes are undone and the others commit.
+
+        Raises:
+            StorageUnavailableError: the batch could not commit for a storage reason (disk
+                full, I/O error, locked, read-only); nothing of it was written.
         """
         try:
-            return self._apply_batch(ops, now, policy, savepoints=False)
-        except _PartialWriteError:
-            return self._apply_batch(ops, now, policy, savepoints=True)
+            try:
+                return self._apply_batch(ops, now, policy, savepoints=False)
+            except _PartialWriteError:
+                return self._apply_batch(ops, now, policy, savepoints=True)
+        except sqlite3.Error as exc:
+            fault = storage_fault(exc)
+            if fault is None:
+                raise
+            raise fault from exc
 
     def _apply_batch(
         self, ops: Sequence[StoreOp], now: float, policy: QueuePolicy, *, savepoints: bool
