@@ -64,7 +64,7 @@ def request_state(
         MissingDatabaseError: ``path`` does not exist; nothing was written or created.
         StorageError: the file cannot be used (not a finagent database, read-only...).
     """
-    if not path.is_file():
+    if not path.exists():  # a directory or a foreign file: set_control names what it is
         raise MissingDatabaseError(
             f"{path}: no such database (check --db / db_path); nothing was changed"
         )

@@ -198,12 +198,13 @@ def date_from(text: str) -> date:
 
 def _set_state(state: str, flatten: bool, db: Path | None, config: Path | None) -> None:
     """The kill switch through the control path; exit 0 only when a daemon acknowledged it."""
-    from finagent.app.control import request_state
+    from finagent.app import control
     from finagent.domain.errors import StorageError
 
     settings = load(config, nested({"db_path": str(db) if db else None})).settings
+    wait_s = control.ACK_WAIT_S
     with one_line_errors(StorageError):
-        result = request_state(settings.db_path, state, flatten=flatten)
+        result = control.request_state(settings.db_path, state, flatten=flatten, wait_s=wait_s)
     asked = state + (f", flatten request {result.control.flatten_seq}" if flatten else "")
     where = result.path.resolve()
     if result.pid is None:
@@ -212,7 +213,7 @@ def _set_state(state: str, flatten: bool, db: Path | None, config: Path | None) 
     if result.applied is None:
         print(
             f"{asked} in {where}; daemon pid {result.pid} did not acknowledge it"
-            " within 5 s (check its log)"
+            f" within {wait_s:g} s (check its log)"
         )
         raise SystemExit(EXIT_UNAVAILABLE)
     import pendulum
