@@ -1,7 +1,7 @@
-"""The job database as the CLI sees it: read-only queries, queue repairs and the kill switch.
+"""The job database as the CLI sees it: read-only queries and queue repairs.
 
 Reads use a read-only connection (``mode=ro``), safe while the daemon runs. Writes (requeue,
-purge, the trading state) are short ``BEGIN IMMEDIATE`` transactions under the busy timeout.
+purge) are short ``BEGIN IMMEDIATE`` transactions under the busy timeout.
 Every function raises :class:`~finagent.domain.errors.StorageError` (one line naming the file)
 when the file cannot be used.
 """
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from finagent.domain.jobs import QueueStats
-    from finagent.ports.trading import Control
 
 __all__ = [
     "latest_report_date",
@@ -31,7 +30,6 @@ __all__ = [
     "read_job",
     "read_report",
     "requeue",
-    "set_control",
 ]
 
 #: requeue this many jobs per transaction, so the daemon's writer is never held up for long
@@ -109,8 +107,3 @@ def latest_report_date(path: Path) -> str | None:
 def read_report(path: Path, session_date: str) -> Mapping[str, Any] | None:
     """A stored daily report, or None."""
     return state.read_report(path, session_date)
-
-
-def set_control(path: Path, trading_state: str, *, flatten: bool, now: float) -> Control:
-    """The kill switch: set the trading state (and ask for a flatten) in one transaction."""
-    return state.set_control(path, trading_state, flatten=flatten, now=now)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from finagent import __version__
 from finagent.adapters.clocks import VirtualClock
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.adapters.sim.market import SimMarket
@@ -97,6 +98,15 @@ def _anchored_clock(store: SqliteTradingStore, settings: Settings) -> tuple[Virt
     return VirtualClock(now, speed=anchor.speed), anchor.speed
 
 
+def _holder_note(settings: Settings) -> dict[str, object]:
+    """Who holds the lock, for ``finagent status``: in the lock file, so it lives and dies
+    with the lock (a row in the database would outlive a ``kill -9`` and read as running)."""
+    return {
+        "since": time.time(), "version": __version__, "feed": settings.feed,
+        "broker": settings.broker, "queue_backend": settings.queue_backend,
+    }  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class _Before:
     """What was on disk before the daemon opened anything: is its database new, and the paper
@@ -117,7 +127,9 @@ def _open_store(
     s = settings
     # On Redis several processes share the file (the trading tables): a shared lock keeps a
     # SQLite-backed daemon away from them, and them from it.
-    stack.enter_context(hold_database(s.db_path, exclusive=s.queue_backend != "redis"))
+    stack.enter_context(
+        hold_database(s.db_path, exclusive=s.queue_backend != "redis", note=_holder_note(s))
+    )
     paper = broker_path(s.db_path, s.paper.db_path)
     before = _Before(
         new_db=not s.db_path.exists() or s.db_path.stat().st_size == 0,
@@ -393,7 +405,10 @@ async def open_parts(
         parts = Parts(
             q.persistence, q.queue, q.records, dispatcher,
             dispatcher_actor(dispatcher, routes, q.queue, metrics), stages,
-            TradingWatch(switch, q.writer_records, q.queue, broker, clock, metrics=metrics),
+            TradingWatch(
+                switch, q.writer_records, q.queue, broker, clock, metrics=metrics,
+                acks=q.writer_records,
+            ),
             scheduler, broker, market, clock, switch, executor, reporter, chaos, stats,
             random.Random(f"supervision:{s.sim.seed}").random, metrics,
             restart_allowance=10_000 if chaos is not None else 0,

@@ -58,9 +58,14 @@ app.command(
 app.command(
     "finagent.cli.trading:halt",
     name="halt",
-    help="Halt trading (optionally flatten); the running daemon obeys within a second.",
+    help="Halt trading (optionally flatten); says whether the running daemon applied it.",
 )
 app.command("finagent.cli.trading:resume", name="resume", help="Resume trading after a halt.")
+app.command(
+    "finagent.cli.status:status",
+    name="status",
+    help="Whether a daemon runs, trading state, session, next firings, book and queue.",
+)
 app.command(
     "finagent.cli.worker:worker",
     name="worker",

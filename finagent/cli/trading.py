@@ -8,14 +8,13 @@ from __future__ import annotations
 import json as jsonlib
 import sys
 import tempfile
-import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from cyclopts import Parameter
 
-from finagent.cli.common import die, load, nested, one_line_errors
+from finagent.cli.common import EXIT_UNAVAILABLE, die, load, nested, one_line_errors
 
 if TYPE_CHECKING:
     from finagent.ports.calendar import ExchangeCalendar
@@ -198,16 +197,31 @@ def date_from(text: str) -> date:
 
 
 def _set_state(state: str, flatten: bool, db: Path | None, config: Path | None) -> None:
-    from finagent.app import database
+    """The kill switch through the control path; exit 0 only when a daemon acknowledged it."""
+    from finagent.app import control
     from finagent.domain.errors import StorageError
 
     settings = load(config, nested({"db_path": str(db) if db else None})).settings
-    try:
-        control = database.set_control(settings.db_path, state, flatten=flatten, now=time.time())
-    except StorageError as exc:
-        die(str(exc))
-    more = " and flatten every position" if flatten else ""
-    print(f"trading state: {control.state}{more} (the daemon applies it within a second)")
+    wait_s = control.ACK_WAIT_S
+    with one_line_errors(StorageError):
+        result = control.request_state(settings.db_path, state, flatten=flatten, wait_s=wait_s)
+    asked = state + (f", flatten request {result.control.flatten_seq}" if flatten else "")
+    where = result.path.resolve()
+    if result.pid is None:
+        print(f"{asked} in {where}; no daemon is running (the next start applies it)")
+        raise SystemExit(EXIT_UNAVAILABLE)
+    if result.applied is None:
+        print(
+            f"{asked} in {where}; daemon pid {result.pid} did not acknowledge it"
+            f" within {wait_s:g} s (check its log)"
+        )
+        raise SystemExit(EXIT_UNAVAILABLE)
+    import pendulum
+
+    a = result.applied
+    at = pendulum.from_timestamp(a.applied_at).in_tz(settings.exchange.display_timezone)
+    held = f" but trades {a.state} ({a.held})" if a.state != state else ""
+    print(f"{asked}; daemon pid {a.pid} applied it at {at.strftime('%H:%M:%S %Z')}{held}")
 
 
 def halt(
@@ -216,10 +230,14 @@ def halt(
     db: DbOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Stop new entries at once (trading state HALTED); with --flatten also close everything."""
+    """Stop new entries at once (trading state HALTED); with --flatten also close everything.
+
+    Exit 0: the running daemon applied it; 3: stored, but no daemon applied it (none runs, or
+    it did not answer within 5 s); 2: no such database (nothing is created) or bad input.
+    """
     _set_state("halted", flatten, db, config)
 
 
 def resume(*, db: DbOpt = None, config: ConfigOpt = None) -> None:
-    """Allow new entries again (trading state ACTIVE)."""
+    """Allow new entries again (trading state ACTIVE); exit codes as for ``halt``."""
     _set_state("active", False, db, config)

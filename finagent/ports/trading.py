@@ -3,7 +3,9 @@
 These rows live in the job database and are written by the single writer: each operation is a
 frozen dataclass the persistence actor hands to the store with the job operations (the store
 applies them after the batch's job transaction, in the same call). The CLI's ``halt`` and
-``resume`` are the one outside writer: a short transaction on the control row.
+``resume`` are the one outside writer: a short transaction on the control row. The daemon
+answers each change of that row with an :class:`Applied` record (what it applied, when, its
+pid), so the command can tell an acknowledgement from silence.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = [
+    "Applied",
+    "AppliedRecords",
     "Control",
     "GetCursor",
     "GetReport",
     "JobTrail",
+    "PutApplied",
     "PutCursor",
     "PutReport",
     "ReadControl",
@@ -35,6 +40,23 @@ class Control:
     state: str = "active"
     flatten_seq: int = 0
     updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What a daemon applied of the control row: the request it answers, and when (wall clock).
+
+    ``requested_at`` is the control row's ``updated_at`` it applied (the request's identity);
+    ``state`` is the state it trades in, which a fault's hold may keep below the one asked
+    (``held`` then says why).
+    """
+
+    state: str
+    flatten_seq: int
+    requested_at: float
+    pid: int
+    applied_at: float
+    held: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +113,22 @@ class PutCursor:
     handled: float
 
 
-TradingOp = ReadControl | PutReport | GetReport | SessionJobs | GetCursor | PutCursor
+@dataclass(frozen=True, slots=True)
+class PutApplied:
+    """Record what the daemon applied of the control row (replaces the last). Result: ``None``."""
+
+    applied: Applied
+
+
+TradingOp = ReadControl | PutReport | GetReport | SessionJobs | GetCursor | PutCursor | PutApplied
+
+
+class AppliedRecords(Protocol):
+    """Where the trading watch acknowledges the kill switch; durable when the call returns."""
+
+    async def record_applied(self, applied: Applied) -> None:
+        """Record what this daemon applied of the control row."""
+        ...
 
 
 class TradingRecords(Protocol):

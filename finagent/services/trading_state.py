@@ -2,27 +2,34 @@
 
 Owns the in-memory :class:`TradingSwitch` risk and execution read. Receives nothing. Polls the
 control row (``finagent halt`` / ``resume``) every ``poll_s``: a new state applies at once,
-and a flatten request becomes a ``flatten:halt:<n>`` job (idempotent by key). Every
+and a flatten request becomes a ``flatten:halt:<n>`` job (idempotent by key). Each change of
+the row (and the first poll) is acknowledged with an ``Applied`` record, so the command that
+asked can tell the daemon obeyed. Every
 ``account_s`` it reads the broker for fills and realized P&L (metrics). Restart: permanent.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast, final
 
 import trio
 
 from actors import ReplyTo
+from finagent.domain.errors import StorageError
 from finagent.domain.jobs import NewJob
 from finagent.domain.orders import OrderStatus
 from finagent.domain.risk import TradingState
 from finagent.ports.trading import (
+    Applied,
     Control,
     GetCursor,
     GetReport,
     JobTrail,
+    PutApplied,
     PutCursor,
     PutReport,
     ReadControl,
@@ -31,7 +38,7 @@ from finagent.ports.trading import (
 from finagent.services.persistence import WriteRequest
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from actors import ActorContext
     from finagent.domain.errors import StorageUnavailableError
@@ -39,7 +46,7 @@ if TYPE_CHECKING:
     from finagent.ports.broker import Broker
     from finagent.ports.clock import Clock
     from finagent.ports.queue import JobQueue, StoreOp
-    from finagent.ports.trading import TradingOp, TradingRecords
+    from finagent.ports.trading import AppliedRecords, TradingOp, TradingRecords
 
 __all__ = ["StoredScheduleCursor", "TradingSwitch", "TradingWatch", "WriterRecords"]
 
@@ -103,6 +110,8 @@ class TradingWatch:
         metrics: Metrics | None = None,
         poll_s: float = 1.0,
         account_s: float = 60.0,
+        acks: AppliedRecords | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self._switch = switch
         self._records = records
@@ -113,6 +122,9 @@ class TradingWatch:
         self._poll_s = poll_s
         self._account_s = account_s
         self._filled: set[str] = set()
+        self._acks = acks
+        self._wall = wall  # the operator's clock (not the sim's): when the change was applied
+        self._acked: tuple[float, int, str, str | None] | None = None
 
     async def run(self, ctx: ActorContext[object]) -> None:
         """Poll until the supervisor asks to stop."""
@@ -145,6 +157,25 @@ class TradingWatch:
             )
         switch.flatten_seq = control.flatten_seq
         switch.loaded = True
+        await self._acknowledge(control)
+
+    async def _acknowledge(self, control: Control) -> None:
+        """Record what was applied, once per change of the row, state or hold."""
+        switch = self._switch
+        fault = switch.held or switch.degraded  # why new entries are held, if a fault does
+        key = (control.updated_at, control.flatten_seq, switch.state.value, fault)
+        if self._acks is None or key == self._acked:
+            return
+        applied = Applied(
+            switch.state.value, control.flatten_seq, control.updated_at, os.getpid(),
+            self._wall(), fault,
+        )  # fmt: skip
+        try:
+            await self._acks.record_applied(applied)
+        except StorageError as exc:  # the state is applied; only its receipt is late
+            log.warning("cannot record the applied trading state (retrying): %s", exc)
+            return
+        self._acked = key
 
     def on_store(self, fault: StorageUnavailableError | None) -> None:
         """The store's fault began (trading degraded) or ended (the chosen state again).
@@ -194,6 +225,10 @@ class WriterRecords:
     async def control(self) -> Control:
         """The control row."""
         return cast("Control", await self._ask(ReadControl()))
+
+    async def record_applied(self, applied: Applied) -> None:
+        """Record what this daemon applied of the control row."""
+        await self._ask(PutApplied(applied))
 
     async def put_report(self, session_date: str, report: Mapping[str, Any]) -> None:
         """Store a daily report."""

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from finagent.adapters.sqlite.state import SqliteTradingStore
+from finagent.adapters.sqlite.dbfile import hold_database
+from finagent.adapters.sqlite.state import SqliteTradingStore, read_control
+from finagent.app import control
 from finagent.cli import app
 from finagent.domain.jobs import QueuePolicy
-from finagent.ports.trading import PutReport
+from finagent.ports.trading import Applied, Control, PutApplied, PutReport
 
 
 def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -114,8 +118,54 @@ def test_an_unusable_database_file_is_one_line(command, tmp_path, capsys) -> Non
     assert "Traceback" not in err
 
 
-def test_halt_with_flatten_then_resume(db: Path, capsys) -> None:
+def test_halt_with_flatten_without_a_daemon_is_stored_and_exit_3(db: Path, capsys) -> None:
     code, out, _ = _run(["halt", "--flatten", "--db", str(db)], capsys)
-    assert code == 0 and out.startswith("trading state: halted and flatten every position")
-    code, out, _ = _run(["resume", "--db", str(db)], capsys)
-    assert code == 0 and out.startswith("trading state: active (")
+    assert code == 3
+    assert (
+        out
+        == f"halted, flatten request 1 in {db}; no daemon is running (the next start applies it)\n"
+    )
+    assert read_control(db) == Control("halted", 1, read_control(db).updated_at)
+
+
+def test_a_daemon_that_does_not_answer_is_exit_3(db: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(control, "ACK_WAIT_S", 0.05)
+    with hold_database(db):  # a lock holder that never answers the control row
+        code, out, _ = _run(["halt", "--db", str(db)], capsys)
+    assert code == 3
+    assert out == (
+        f"halted in {db}; daemon pid {os.getpid()} did not acknowledge it within 0.05 s"
+        " (check its log)\n"
+    )
+
+
+def test_an_answer_held_by_a_fault_says_what_the_daemon_trades(db: Path, capsys) -> None:
+    """A stand-in daemon: holds the lock and answers the request as a held TradingWatch does."""
+    before = read_control(db).updated_at
+    done = threading.Event()
+
+    def answer() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            asked = read_control(db)
+            if asked.updated_at != before:
+                held = Applied("reducing", 0, asked.updated_at, 4242, 0.0, "Redis lost its data")
+                store = SqliteTradingStore.open(db)
+                try:
+                    store.apply([PutApplied(held)], 0.0, QueuePolicy())
+                finally:
+                    store.close()
+                done.set()
+                return
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=answer)
+    with hold_database(db):
+        thread.start()
+        code, out, _ = _run(["resume", "--db", str(db)], capsys)
+    thread.join()
+    assert done.is_set() and code == 0
+    assert out == (
+        "active; daemon pid 4242 applied it at 00:00:00 UTC but trades reducing"
+        " (Redis lost its data)\n"
+    )

@@ -122,7 +122,7 @@ def test_a_new_database_beside_the_paper_broker_halts_trading_loudly(tmp_path: P
         [*FINAGENT, "resume"], cwd=tmp_path, env=env_for(tmp_path), capture_output=True,
         text=True, timeout=60,
     )  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.returncode == 3, resumed.stderr  # stored; no daemon runs to apply it
     assert read_control(tmp_path / "finagent.db").state == "active"
 
 

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from finagent.ports.clock import Clock
     from finagent.ports.market import MarketData
 
-__all__ = ["PaperBroker", "open_paper_broker"]
+__all__ = ["PaperBroker", "open_paper_broker", "read_paper_book"]
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -154,13 +154,7 @@ class PaperBroker:
         return [_row_order(r) for r in self._conn.execute(sql, params).fetchall()]
 
     def _fills(self) -> list[Fill]:
-        rows = self._conn.execute("SELECT * FROM paper_fills ORDER BY id").fetchall()
-        return [
-            Fill(r["client_order_id"], r["symbol"], OrderSide(r["side"]), r["quantity"],
-                 Decimal(r["price"]), datetime.fromisoformat(r["at"]), FillKind(r["kind"]),
-                 Decimal(r["commission"]))
-            for r in rows
-        ]  # fmt: skip
+        return _all_fills(self._conn)
 
     def _insert(self, order: BracketOrder, now: datetime) -> None:
         broker_id = "paper-" + hashlib.sha256(order.client_order_id.encode()).hexdigest()[:16]
@@ -328,6 +322,35 @@ class PaperBroker:
         power = max(money(equity * self._multiplier - gross - working), ZERO)
         cash = money(self._starting + realized - cost)
         return Account(equity, cash, power, money(self._starting + before))
+
+
+def _all_fills(conn: sqlite3.Connection) -> list[Fill]:
+    rows = conn.execute("SELECT * FROM paper_fills ORDER BY id").fetchall()
+    return [
+        Fill(r["client_order_id"], r["symbol"], OrderSide(r["side"]), r["quantity"],
+             Decimal(r["price"]), datetime.fromisoformat(r["at"]), FillKind(r["kind"]),
+             Decimal(r["commission"]))
+        for r in rows
+    ]  # fmt: skip
+
+
+def read_paper_book(path: Path) -> tuple[list[BrokerOrder], list[Fill]] | None:
+    """Every order and fill of the paper broker at ``path``, read-only; None: no book there.
+
+    ``finagent status`` reads it while the daemon runs (WAL: readers never block the writer).
+    """
+    if not path.is_file():
+        return None
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute("SELECT * FROM paper_orders ORDER BY submitted_at, client_order_id")
+        orders = [_row_order(r)[0] for r in rows.fetchall()]
+        return orders, _all_fills(conn)
+    except sqlite3.OperationalError:  # the broker never opened it (no tables yet)
+        return None
+    finally:
+        conn.close()
 
 
 def _expired(order: BrokerOrder, now: datetime) -> bool:

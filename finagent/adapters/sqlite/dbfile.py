@@ -3,7 +3,8 @@
 - :func:`hold_database` takes an OS lock (``flock``) on a sidecar ``<db>.lock`` holding the
   pid. The kernel drops it with the process, so ``kill -9`` never leaves a stale lock. A
   SQLite-backed daemon holds it exclusively; processes sharing one file on the Redis backend
-  hold it shared, so neither kind can start beside the other.
+  hold it shared, so neither kind can start beside the other. A second line may describe the
+  holder (``note``: version, feed, broker...); :func:`lock_holder` reads both for ``status``.
 - :class:`FileIdentity` remembers the file's device and inode when the daemon opened it and
   tells whether the path was since deleted or replaced (a write would then go to a file
   nobody can ever read again).
@@ -14,17 +15,18 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import sqlite3
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 from finagent.adapters.sqlite.schema import StoreError, check_file
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
     from pathlib import Path
 
 __all__ = [
@@ -32,8 +34,10 @@ __all__ = [
     "DatabaseInUseError",
     "FileIdentity",
     "IntegrityReport",
+    "LockHolder",
     "check_integrity",
     "hold_database",
+    "lock_holder",
     "lock_path",
 ]
 
@@ -43,6 +47,9 @@ INTEGRITY_BUDGET_S: Final = 5.0
 # SQLite calls the progress handler every this many steps (quick_check counts pages: a
 # 300 MB file makes ~11,000 calls, ~1 % of its time).
 _PROGRESS_STEPS = 1000
+# ``lock_holder`` takes the lock for a few microseconds to learn whether anyone holds it: a
+# process starting in that instant retries for this long instead of refusing at once.
+_CONTENDED_S = 0.25
 
 
 class DatabaseInUseError(StoreError):
@@ -55,8 +62,12 @@ def lock_path(db_path: Path) -> Path:
 
 
 @contextmanager
-def hold_database(db_path: Path, *, exclusive: bool = True) -> Iterator[None]:
+def hold_database(
+    db_path: Path, *, exclusive: bool = True, note: Mapping[str, Any] | None = None
+) -> Iterator[None]:
     """Hold the database's lock while the block runs (``exclusive``: one process only).
+
+    The lock file then holds the pid and, on a second line, ``note`` as JSON (who holds it).
 
     Raises:
         DatabaseInUseError: another process holds it: ``database … is in use by pid N``.
@@ -70,17 +81,72 @@ def hold_database(db_path: Path, *, exclusive: bool = True) -> Iterator[None]:
     except OSError as exc:
         raise StoreError(f"{db_path}: cannot open its lock file {path}: {exc.strerror}") from None
     try:
-        try:
-            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        if not _lock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH):
+            holder = _first_line(os.pread(fd, 64, 0)) or "unknown"
             raise DatabaseInUseError(f"database {db_path} is in use by pid {holder}") from None
         # The pid is for the operator's message only: the lock itself is the kernel's.
+        text = f"{os.getpid()}\n" + (json.dumps(dict(note), sort_keys=True) + "\n" if note else "")
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.pwrite(fd, text.encode(), 0)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def _lock(fd: int, kind: int) -> bool:
+    """Take the lock without blocking; retry briefly while a ``lock_holder`` probe holds it."""
+    deadline = time.monotonic() + _CONTENDED_S
+    while True:
+        try:
+            fcntl.flock(fd, kind | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
+
+def _first_line(data: bytes) -> str:
+    return data.decode(errors="replace").partition("\n")[0].strip()
+
+
+@dataclass(frozen=True, slots=True)
+class LockHolder:
+    """The process holding a database's lock: its pid and the note it wrote (may be empty)."""
+
+    pid: int | None
+    note: Mapping[str, Any]
+
+
+def lock_holder(db_path: Path) -> LockHolder | None:
+    """Who holds the database's lock, or None when nobody does (no daemon runs on the file).
+
+    Never creates the lock file. It probes by taking the lock exclusively for a moment (the
+    kernel then tells held from free for both the exclusive and the shared holders).
+    """
+    try:
+        fd = os.open(lock_path(db_path), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None  # no lock file (never started here) or unreadable: nobody we can see
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _holder(os.pread(fd, 4096, 0))
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _holder(data: bytes) -> LockHolder:
+    first, _, rest = data.decode(errors="replace").partition("\n")
+    pid = int(first) if first.strip().isdigit() else None
+    try:
+        note = json.loads(rest.partition("\n")[0])
+    except ValueError:  # a daemon of an older finagent wrote only its pid
+        note = {}
+    return LockHolder(pid, note if isinstance(note, dict) else {})
 
 
 @final

@@ -26,10 +26,12 @@ from finagent.adapters.sqlite.schema import (
 )
 from finagent.adapters.sqlite.store import SqliteJobStore
 from finagent.ports.trading import (
+    Applied,
     Control,
     GetCursor,
     GetReport,
     JobTrail,
+    PutApplied,
     PutCursor,
     PutReport,
     ReadControl,
@@ -50,6 +52,7 @@ __all__ = [
     "latest_report_date",
     "load_anchor",
     "read_anchor",
+    "read_applied",
     "read_control",
     "read_report",
     "set_control",
@@ -63,6 +66,9 @@ CREATE TABLE IF NOT EXISTS daily_reports (
     session_date TEXT PRIMARY KEY, report TEXT NOT NULL CHECK (json_valid(report)));
 CREATE TABLE IF NOT EXISTS schedule_cursor (
     id INTEGER PRIMARY KEY CHECK (id = 1), handled REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS trading_applied (
+    id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL, flatten_seq INTEGER NOT NULL,
+    requested_at REAL NOT NULL, pid INTEGER NOT NULL, applied_at REAL NOT NULL, held TEXT);
 CREATE TABLE IF NOT EXISTS sim_anchor (
     id INTEGER PRIMARY KEY CHECK (id = 1), wall_start REAL NOT NULL, sim_start REAL NOT NULL,
     speed REAL NOT NULL);
@@ -198,6 +204,12 @@ class SqliteTradingStore:
                             "INSERT OR REPLACE INTO schedule_cursor VALUES (1, ?)", (handled,)
                         )
                         out.append(None)
+                    case PutApplied(a):
+                        conn.execute(
+                            "INSERT OR REPLACE INTO trading_applied VALUES (1, ?, ?, ?, ?, ?, ?)",
+                            (a.state, a.flatten_seq, a.requested_at, a.pid, a.applied_at, a.held),
+                        )
+                        out.append(None)
                     case _:  # pragma: no cover - _OPS filters the ops
                         out.append(TypeError(f"unknown trading op {op!r}"))
             conn.execute("COMMIT")
@@ -208,7 +220,7 @@ class SqliteTradingStore:
         return out
 
 
-_OPS = (ReadControl, PutReport, GetReport, SessionJobs, GetCursor, PutCursor)
+_OPS = (ReadControl, PutReport, GetReport, SessionJobs, GetCursor, PutCursor, PutApplied)
 
 
 def _get_report(conn: sqlite3.Connection, day: str) -> Mapping[str, Any] | None:
@@ -216,11 +228,16 @@ def _get_report(conn: sqlite3.Connection, day: str) -> Mapping[str, Any] | None:
     return None if row is None else dict(json.loads(row[0]))
 
 
-def set_control(path: Path, state: str, *, flatten: bool, now: float) -> Control:
-    """The CLI's kill switch: set the state (and ask for a flatten) in one short transaction."""
+def set_control(
+    path: Path, state: str, *, flatten: bool, now: float, must_exist: bool = False
+) -> Control:
+    """The CLI's kill switch: set the state (and ask for a flatten) in one short transaction.
+
+    ``must_exist``: refuse a missing file (``StoreError``) instead of creating one.
+    """
     if state not in STATES:
         raise ValueError(f"unknown trading state {state!r}")
-    conn = connect_writer(path)
+    conn = connect_writer(path, must_exist=must_exist)
     try:
         _ensure(conn)
         conn.execute("BEGIN IMMEDIATE")
@@ -252,6 +269,21 @@ def read_control(path: Path) -> Control:
     """The control row (defaults when the daemon never ran); raises ``StoreError``."""
     found: Control | None = _read(path, _control)
     return found or Control()
+
+
+def _applied(conn: sqlite3.Connection) -> Applied | None:
+    row = conn.execute(
+        "SELECT state, flatten_seq, requested_at, pid, applied_at, held FROM trading_applied"
+    ).fetchone()
+    if row is None:
+        return None
+    return Applied(row[0], int(row[1]), float(row[2]), int(row[3]), float(row[4]), row[5])
+
+
+def read_applied(path: Path) -> Applied | None:
+    """What a daemon last applied of the control row, or None; raises ``StoreError``."""
+    found: Applied | None = _read(path, _applied)
+    return found
 
 
 def latest_report_date(path: Path) -> str | None:
