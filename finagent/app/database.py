@@ -18,7 +18,6 @@ from finagent.ports.queue import Prune, Requeue
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
-    from typing import Any
 
     from finagent.domain.jobs import QueueStats
 
@@ -104,6 +103,6 @@ def latest_report_date(path: Path) -> str | None:
     return state.latest_report_date(path)
 
 
-def read_report(path: Path, session_date: str) -> Mapping[str, Any] | None:
+def read_report(path: Path, session_date: str) -> Mapping[str, object] | None:
     """A stored daily report, or None."""
     return state.read_report(path, session_date)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
     import httpx
 
@@ -106,12 +106,12 @@ async def _market_data(market: AlpacaMarketData, now: datetime, feed: str) -> Ch
     return Check("market data", True, f"{detail} for {SAMPLE[0]}")
 
 
-async def _guard(name: str, call: Callable[[], Any]) -> Check:
+async def _guard(name: str, call: Callable[[], Awaitable[Check]]) -> Check:
     from finagent.adapters.alpaca.http import AlpacaApiError, RetryableError
     from finagent.domain.errors import MarketDataError
 
     try:
-        result: Check = await call()
+        result = await call()
     except AlpacaApiError as err:
         return Check(name, False, f"HTTP {err.status}: {err.message}")
     except MarketDataError as exc:  # already says what failed: the field and value, or why

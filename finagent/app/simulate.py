@@ -62,7 +62,7 @@ def run_simulation(
     speed: float | None = None,
     crash_rate: float = 0.0,
     progress: bool = False,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """Simulate one session; returns the report (see ``docs/pipeline.md``)."""
     clock = (
         trio.testing.MockClock(autojump_threshold=0)
@@ -77,7 +77,7 @@ def run_simulation(
 
 async def _simulate(
     settings: Settings, session: Session, crash_rate: float, progress: bool
-) -> dict[str, Any]:
+) -> dict[str, object]:
     vclock = VirtualClock(session.open - _LEAD)
     probe = DaemonProbe()
     options = DaemonOptions(clock=vclock, inline=True, crash_rate=crash_rate, probe=probe)
@@ -93,7 +93,7 @@ async def _simulate(
         if progress:
             nursery.start_soon(_progress, probe, progress_scope)
         await vclock.sleep_until(session.close + _TAIL)
-        report: dict[str, Any] | None = None
+        report: dict[str, Any] | None = None  # JSON, read by key below
         for _ in range(120):  # the report may be retried after an injected crash
             found = await parts.records.report(day)
             if found is not None:

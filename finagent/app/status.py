@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pendulum
 
@@ -291,7 +291,7 @@ def _num(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-def status_json(s: Status) -> dict[str, Any]:
+def status_json(s: Status) -> dict[str, object]:
     """The documented JSON of ``finagent status --json`` (docs/operating.md): stable keys.
 
     Times are ISO 8601 UTC; money is a decimal string (exact); unknown values are null.

@@ -138,10 +138,14 @@ def test_cli_simulate_json_then_report_halt_and_resume(tmp_path, capsys):
     assert read_report(path, DAY.isoformat()) == stored
     trading.report(db=path, date=DAY.isoformat())
     assert f"session {DAY.isoformat()}" in capsys.readouterr().out
-    trading.halt(flatten=True, db=path)
+    with pytest.raises(SystemExit) as halted:  # stored, but no daemon runs to apply it: 3
+        trading.halt(flatten=True, db=path)
+    assert halted.value.code == 3
     assert "halted" in capsys.readouterr().out
     assert (read_control(path).state, read_control(path).flatten_seq) == ("halted", 1)
-    trading.resume(db=path)
+    with pytest.raises(SystemExit) as resumed:
+        trading.resume(db=path)
+    assert resumed.value.code == 3
     assert read_control(path).state == "active"
 
 
