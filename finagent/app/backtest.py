@@ -68,6 +68,7 @@ class BacktestResult:
                     "date": d.date,
                     "trades": len(d.trade_nets),
                     "net_pnl": str(d.net_pnl),
+                    "fills": r["fills"],
                     "orders": r["orders"],
                 }
                 for d, r in zip(self.days, self.reports, strict=True)

@@ -18,8 +18,8 @@ from finagent.adapters.sim.model import BarStream, Day, build_universe, dec, dra
 from finagent.app.exchange import exchange_calendar
 from finagent.app.parts import sim_session_for
 from finagent.app.rules import scan_rules
-from finagent.domain.gaps import passing
 from finagent.domain.errors import FinagentError
+from finagent.domain.gaps import passing
 from finagent.domain.market import BAR, Bar, Headline, Session
 from finagent.domain.schedule import SessionOffset, WallTime, parse_at
 
@@ -105,7 +105,9 @@ def export_sim(settings: Settings, day: date, path: Path) -> ExportResult:
     session_for = _session_for(settings)
     session = session_for(day)
     if session is None:
-        raise DataError(f"{day.isoformat()} is not a trading session on {settings.exchange.calendar}")
+        raise DataError(
+            f"{day.isoformat()} is not a trading session on {settings.exchange.calendar}"
+        )
     seed, n = settings.sim.seed, settings.sim.symbols
     names, profiles = build_universe(seed, n)
     prefix = f"{seed}:{day.isoformat()}:"
@@ -121,8 +123,18 @@ def export_sim(settings: Settings, day: date, path: Path) -> ExportResult:
         open_px = dec(d.open_px)
         if not passing([snapshot(symbol, d, at_scan, frac)], rules):
             daily.append(
-                DailyRow(day, symbol, open_px, open_px, open_px, open_px, 0,
-                         d.prev_close_d, d.atr_d, prof.adv)  # fmt: skip
+                DailyRow(
+                    day,
+                    symbol,
+                    open_px,
+                    open_px,
+                    open_px,
+                    open_px,
+                    0,
+                    d.prev_close_d,
+                    d.atr_d,
+                    prof.adv,
+                )
             )
             continue
         chosen.append(symbol)
@@ -132,10 +144,17 @@ def export_sim(settings: Settings, day: date, path: Path) -> ExportResult:
         bars.extend(regular)
         daily.append(
             DailyRow(
-                day, symbol, regular[0].open, max(b.high for b in regular),
-                min(b.low for b in regular), regular[-1].close, sum(b.volume for b in regular),
-                d.prev_close_d, d.atr_d, prof.adv,
-            )  # fmt: skip
+                day,
+                symbol,
+                regular[0].open,
+                max(b.high for b in regular),
+                min(b.low for b in regular),
+                regular[-1].close,
+                sum(b.volume for b in regular),
+                d.prev_close_d,
+                d.atr_d,
+                prof.adv,
+            )
         )
     news = _sim_headlines(settings, session_for, chosen, day)
     store = open_store(path, create=True)
@@ -175,9 +194,11 @@ def _premarket_bars(symbol: str, d: Day, session: Session, at_scan: datetime) ->
 
 
 def _sim_headlines(
-    settings: Settings, session_for: Callable[[date], Session | None], symbols: Sequence[str],
+    settings: Settings,
+    session_for: Callable[[date], Session | None],
+    symbols: Sequence[str],
     day: date,
-) -> list[Headline]:  # fmt: skip
+) -> list[Headline]:
     """The simulator's headlines of ``day`` (published 16:00 the day before to 08:30)."""
     import trio
 
@@ -213,8 +234,18 @@ def derive_daily(history: Sequence[DailyRow]) -> list[DailyRow]:
         atr = _px(sum(ranges, Decimal(0)) / len(ranges))
         avg = sum(r.volume for r in before) / len(before)
         out.append(
-            DailyRow(row.day, row.symbol, row.open, row.high, row.low, row.close, row.volume,
-                     history[i - 1].close, atr, avg)  # fmt: skip
+            DailyRow(
+                row.day,
+                row.symbol,
+                row.open,
+                row.high,
+                row.low,
+                row.close,
+                row.volume,
+                history[i - 1].close,
+                atr,
+                avg,
+            )
         )
     return out
 
@@ -252,7 +283,10 @@ def _parse_rows(file: Path) -> tuple[list[Bar], bool]:
                 raise DataError(f"{where}: non-numeric or non-positive price or volume") from None
             prior = last.get(symbol)
             if prior is not None and at == prior:
-                raise DataError(f"{where}: duplicate {'day' if daily else 'minute'} {at.isoformat()} for {symbol}")
+                raise DataError(
+                    f"{where}: duplicate {'day' if daily else 'minute'}"
+                    f" {at.isoformat()} for {symbol}"
+                )
             if prior is not None and at < prior:
                 raise DataError(f"{where}: timestamp {at.isoformat()} out of order for {symbol}")
             last[symbol] = at
@@ -292,8 +326,14 @@ def import_csv(settings: Settings, folder: Path, path: Path) -> tuple[int, int]:
         for b in daily_bars:
             rows = by_symbol.setdefault(b.symbol, [])
             rows[:] = [r for r in rows if r.day != b.start.date()]
-            rows.append(DailyRow(b.start.date(), b.symbol, b.open, b.high, b.low, b.close, b.volume))
-        rows_out = [r for rows in by_symbol.values() for r in derive_daily(sorted(rows, key=lambda r: r.day))]
+            rows.append(
+                DailyRow(b.start.date(), b.symbol, b.open, b.high, b.low, b.close, b.volume)
+            )
+        rows_out = [
+            r
+            for rows in by_symbol.values()
+            for r in derive_daily(sorted(rows, key=lambda r: r.day))
+        ]
         covered = {(b.start.astimezone(NEW_YORK).date(), b.symbol, "minute") for b in minute_bars}
         store.write(daily=rows_out, bars=minute_bars, coverage=sorted(covered))
     finally:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import sys
-from pathlib import Path
+from pathlib import Path  # noqa: TC003 - cyclopts reads the annotations at run time
 from typing import TYPE_CHECKING, Annotated, Any
 
 from cyclopts import Parameter

@@ -32,7 +32,9 @@ def _day(value: str, flag: str) -> object:
 @data_app.command(name="export-sim")
 def export_sim(
     *,
-    date: Annotated[list[str], Parameter(help="session date(s), YYYY-MM-DD", consume_multiple=True)],
+    date: Annotated[
+        list[str], Parameter(help="session date(s), YYYY-MM-DD", consume_multiple=True)
+    ],
     symbols: Annotated[int | None, Parameter(help="universe size (sim.symbols)")] = None,
     seed: Annotated[int | None, Parameter(help="market seed (sim.seed)")] = None,
     path: PathOpt = None,
@@ -72,4 +74,6 @@ def import_(
     settings = load(config, nested({"replay.path": path})).settings
     with one_line_errors(DataError):
         days, bars = import_csv(settings, csv, settings.replay.path)
-    print(f"imported {days} day(s) of daily bars and {bars} minute bar(s) -> {settings.replay.path}")
+    print(
+        f"imported {days} day(s) of daily bars and {bars} minute bar(s) -> {settings.replay.path}"
+    )

@@ -19,7 +19,7 @@ from finagent.domain.errors import MarketDataError
 from finagent.domain.market import Bar, Headline
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable
     from pathlib import Path
 
 __all__ = [
@@ -126,11 +126,17 @@ class ReplayStore:
                 "INSERT OR REPLACE INTO daily VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     (
-                        d.day.isoformat(), d.symbol, to_price(d.open), to_price(d.high),
-                        to_price(d.low), to_price(d.close), d.volume,
+                        d.day.isoformat(),
+                        d.symbol,
+                        to_price(d.open),
+                        to_price(d.high),
+                        to_price(d.low),
+                        to_price(d.close),
+                        d.volume,
                         None if d.prev_close is None else to_price(d.prev_close),
-                        None if d.atr is None else to_price(d.atr), d.avg_volume,
-                    )  # fmt: skip
+                        None if d.atr is None else to_price(d.atr),
+                        d.avg_volume,
+                    )
                     for d in daily
                 ),
             )
@@ -138,9 +144,14 @@ class ReplayStore:
                 "INSERT OR REPLACE INTO minute_bars VALUES (?,?,?,?,?,?,?)",
                 (
                     (
-                        b.symbol, epoch(b.start), to_price(b.open), to_price(b.high),
-                        to_price(b.low), to_price(b.close), b.volume,
-                    )  # fmt: skip
+                        b.symbol,
+                        epoch(b.start),
+                        to_price(b.open),
+                        to_price(b.high),
+                        to_price(b.low),
+                        to_price(b.close),
+                        b.volume,
+                    )
                     for b in bars
                 ),
             )
@@ -170,25 +181,19 @@ class ReplayStore:
         )
         return {
             r[0]: DailyRow(
-                day, r[0], from_price(r[1]), from_price(r[2]), from_price(r[3]),
-                from_price(r[4]), r[5], from_price(r[6]),
-                from_price(r[7]) if r[7] is not None else Decimal(0), r[8] or 0.0,
-            )  # fmt: skip
+                day,
+                r[0],
+                from_price(r[1]),
+                from_price(r[2]),
+                from_price(r[3]),
+                from_price(r[4]),
+                r[5],
+                from_price(r[6]),
+                from_price(r[7]) if r[7] is not None else Decimal(0),
+                r[8] or 0.0,
+            )
             for r in rows
         }
-
-    def history(self, symbol: str) -> list[DailyRow]:
-        """Every daily row of one symbol, oldest first (for deriving prev close, ATR, volume)."""
-        rows = self.conn.execute(
-            "SELECT date, open, high, low, close, volume FROM daily WHERE symbol = ?"
-            " ORDER BY date",
-            (symbol,),
-        )
-        return [
-            DailyRow(date.fromisoformat(r[0]), symbol, from_price(r[1]), from_price(r[2]),
-                     from_price(r[3]), from_price(r[4]), r[5])  # fmt: skip
-            for r in rows
-        ]
 
     def history_all(self) -> list[DailyRow]:
         """Every daily row's bar (no derived fields), by symbol then date."""
@@ -196,8 +201,15 @@ class ReplayStore:
             "SELECT date, symbol, open, high, low, close, volume FROM daily ORDER BY symbol, date"
         )
         return [
-            DailyRow(date.fromisoformat(r[0]), r[1], from_price(r[2]), from_price(r[3]),
-                     from_price(r[4]), from_price(r[5]), r[6])  # fmt: skip
+            DailyRow(
+                date.fromisoformat(r[0]),
+                r[1],
+                from_price(r[2]),
+                from_price(r[3]),
+                from_price(r[4]),
+                from_price(r[5]),
+                r[6],
+            )
             for r in rows
         ]
 
@@ -216,8 +228,15 @@ class ReplayStore:
             (symbol, epoch(start), epoch(end) - 59),
         )
         return [
-            Bar(symbol, from_epoch(r[0]), from_price(r[1]), from_price(r[2]), from_price(r[3]),
-                from_price(r[4]), r[5])  # fmt: skip
+            Bar(
+                symbol,
+                from_epoch(r[0]),
+                from_price(r[1]),
+                from_price(r[2]),
+                from_price(r[3]),
+                from_price(r[4]),
+                r[5],
+            )
             for r in rows
         ]
 
@@ -228,9 +247,7 @@ class ReplayStore:
             " ORDER BY at, id",
             (epoch(start), epoch(end)),
         )
-        return [
-            Headline(r[0], from_epoch(r[1]), tuple(r[2].split(",")), r[3], r[4]) for r in rows
-        ]
+        return [Headline(r[0], from_epoch(r[1]), tuple(r[2].split(",")), r[3], r[4]) for r in rows]
 
 
 def open_store(path: Path, *, create: bool = False) -> ReplayStore:
