@@ -110,6 +110,9 @@ async def _simulate(
     ids = [o["client_order_id"] for o in report["orders"]]
     symbols = [o["symbol"] for o in report["orders"]]
     samples = parts.stats.samples
+    gaps = getattr(parts.market, "gaps", None)  # the replay feed's data gaps (backtests)
+    if gaps:
+        report["replay_gaps"] = list(gaps)
     report.update(
         seed=settings.sim.seed,
         symbols=settings.sim.symbols,

@@ -12,7 +12,7 @@ import os
 import random
 import socket
 import time
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -22,6 +22,8 @@ import trio
 from finagent import __version__
 from finagent.adapters.clocks import VirtualClock
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
+from finagent.adapters.replay.market import ReplayMarket
+from finagent.adapters.replay.store import open_store
 from finagent.adapters.sim.market import SimMarket
 from finagent.adapters.sim.paper_broker import open_paper_broker
 from finagent.adapters.sqlite.dbfile import FileIdentity, check_integrity, hold_database
@@ -252,6 +254,9 @@ async def open_feeds(
     sim = SimMarket(symbols=s.symbols, seed=s.seed, session_for=sim_session_for(calendar))
     market: MarketData = alpaca.market if alpaca and alpaca.market else sim
     news: News = alpaca.news if alpaca and alpaca.news else sim
+    if settings.feed == "replay":  # recorded days (backtests); the store is opened read-only
+        store = stack.enter_context(closing(open_store(settings.replay.path)))
+        market = news = ReplayMarket(store, sim_session_for(calendar))
     return market, news, alpaca
 
 

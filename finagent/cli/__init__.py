@@ -46,6 +46,16 @@ app.command(
     help="Run the real daemon on the simulated market in virtual time and print the day's report.",
 )
 app.command(
+    "finagent.cli.backtest:backtest",
+    name="backtest",
+    help="Replay recorded sessions through the daemon; per-day table, summary, HTML report.",
+)
+app.command(
+    "finagent.cli.data:data_app",
+    name="data",
+    help="Download, import or export market data for backtests (the replay store).",
+)
+app.command(
     "finagent.cli.trading:scan",
     name="scan",
     help="Run one scan now on the configured feed and print the candidates.",

@@ -95,6 +95,12 @@ class SimSettings(_Section):
         return value
 
 
+class ReplaySettings(_Section):
+    """The recorded market-data store read by ``feed: replay`` (see docs/backtest.md)."""
+
+    path: Path = Path("market.db")
+
+
 class ExchangeSettings(_Section):
     """The exchange calendar and the zones times are shown in."""
 
@@ -213,7 +219,7 @@ class Settings(BaseSettings):
     )
 
     db_path: Path = Path("finagent.db")
-    feed: Literal["sim", "alpaca"] = "sim"
+    feed: Literal["sim", "alpaca", "replay"] = "sim"
     broker: Literal["paper", "alpaca_paper", "alpaca_live"] = "paper"
     queue_backend: Literal["sqlite", "redis"] = "sqlite"
     metrics: MetricsSettings = MetricsSettings()
@@ -222,6 +228,7 @@ class Settings(BaseSettings):
     queue: QueueSettings = QueueSettings()
     supervision: SupervisionSettings = SupervisionSettings()
     sim: SimSettings = SimSettings()
+    replay: ReplaySettings = ReplaySettings()
     exchange: ExchangeSettings = ExchangeSettings()
     schedule: dict[str, ScheduleEntry] = Field(default_factory=_default_schedule)
     scan: ScanSettings = ScanSettings()

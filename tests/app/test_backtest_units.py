@@ -1,0 +1,63 @@
+"""``app.backtest`` and ``app.data`` pieces without a daemon run: scan instant, gaps, progress."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import finagent.app.backtest as bt
+from finagent.adapters.replay.store import DailyRow, open_store
+from finagent.app.data import gapped, scan_instant
+from finagent.domain.market import Session
+from finagent.settings import load_settings
+
+OPEN = datetime(2025, 1, 7, 14, 30, tzinfo=UTC)
+SESSION = Session(date(2025, 1, 7), OPEN, datetime(2025, 1, 7, 21, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        ({}, datetime(2025, 1, 7, 14, 0, tzinfo=UTC)),
+        ({"premarket_scan": {"at": "08:45"}}, datetime(2025, 1, 7, 13, 45, tzinfo=UTC)),
+        (
+            {"premarket_scan": {"at": "close-1h"}},
+            datetime(2025, 1, 7, 20, 0, tzinfo=UTC),
+        ),
+        (
+            {"premarket_scan": {"cron": "0 9 * * 1-5"}},
+            datetime(2025, 1, 7, 14, 0, tzinfo=UTC),
+        ),
+    ],
+)
+def test_scan_instant(schedule: dict[str, Any], expected: datetime, tmp_path: Path) -> None:
+    settings = load_settings(cli_overrides={"schedule": schedule} if schedule else {}).settings
+    assert scan_instant(settings, SESSION) == expected
+
+
+def test_gapped_is_half_the_threshold() -> None:
+    assert gapped(Decimal("10.20"), Decimal("10"), 4.0)
+    assert not gapped(Decimal("10.19"), Decimal("10"), 4.0)
+    assert not gapped(Decimal("10"), Decimal("0"), 4.0)
+
+
+def test_a_data_gap_skips_the_day_and_progress_is_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "m.db"
+    store = open_store(path, create=True)
+    px = Decimal(10)
+    store.write(daily=[DailyRow(SESSION.date, "A", px, px, px, px, 0, px, px, 1.0)])
+    store.close()
+    settings = load_settings(cli_overrides={"replay": {"path": str(path)}}).settings
+    monkeypatch.setattr(bt, "_replay", lambda *a: {"replay_gaps": ["replay data gap: A on ..."]})
+    seen: list[tuple[int, int, str]] = []
+    result = bt.run_backtest(
+        settings, date(2025, 1, 7), date(2025, 1, 7), progress=lambda *a: seen.append(a)
+    )
+    assert result.skipped == [{"date": "2025-01-07", "reason": "replay data gap: A on ..."}]
+    assert seen == [(0, 1, "2025-01-07"), (1, 1, "")]

@@ -1,0 +1,114 @@
+"""``data export-sim`` then ``backtest``: the same orders, fills and P&L as ``simulate``.
+
+In process, on a small universe; the backtest replays the daemon (each session ~5 s), so the
+round trips are marked slow (they still run in CI).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from finagent.cli import app
+
+DAYS = ["2025-01-06", "2025-01-07"]
+SIM = ["--symbols", "300", "--seed", "7"]
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        app(args)
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("FINAGENT_")]:
+        monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    path = tmp_path / "market.db"
+    argv = ["data", "export-sim", "--path", str(path), *SIM]
+    for day in DAYS:
+        argv += ["--date", day]
+    code, out, _ = _run(argv, capsys)
+    assert code == 0 and out.count("with minute bars") == 2
+    return path
+
+
+@pytest.mark.slow
+def test_round_trip_matches_simulate_and_crashes_change_nothing(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["backtest", "--from", "2025-01-04", "--to", DAYS[-1], "--path", str(store), "--json"]
+    code, out, _ = _run(base, capsys)
+    assert code == 0
+    result = json.loads(out)
+    assert result["sessions"] == 2 and result["skipped"] == []  # the weekend is no session
+    total = 0
+    for day in result["days"]:
+        code, sim_out, _ = _run(["simulate", "--date", day["date"], *SIM, "--json"], capsys)
+        sim = json.loads(sim_out)
+        assert day["orders"] == sim["orders"] and sim["orders"]
+        assert (day["fills"], day["trades"], day["net_pnl"]) == (
+            sim["fills"], sim["trades"], sim["pnl"],
+        )  # fmt: skip
+        total += len(sim["orders"])
+    assert total > 0
+    code, crashed, _ = _run([*base, "--crash-rate", "0.3"], capsys)
+    assert code == 0 and crashed == out  # byte for byte: no wall time in --json
+
+
+@pytest.mark.slow
+def test_text_table_html_report_and_skipped_days(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    html = tmp_path / "report.html"
+    argv = ["backtest", "--from", "2025-01-07", "--to", "2025-01-08", "--path", str(store)]
+    code, out, _ = _run([*argv, "--html", str(html)], capsys)
+    assert code == 0
+    assert "2025-01-08  skipped: no data in the store" in out
+    assert "sessions 1  skipped 1" in out and f"report: {html}" in out
+    page = html.read_text()
+    assert "Drawdown" in page and "plotly" in page and "cdn.plot.ly" not in page.split("<body")[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--from", "2025-13-01", "--to", "2025-01-02"], "expected YYYY-MM-DD"),
+        (["--from", "2025-01-03", "--to", "2025-01-02"], "--to is before --from"),
+        (["--from", "2025-01-02", "--to", "2025-01-02", "--crash-rate", "1"], "--crash-rate"),
+        (["--from", "2025-01-02", "--to", "2025-01-02", "--path", "nope.db"], "no store at"),
+    ],
+)
+def test_bad_input_is_one_line(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run(["backtest", *argv], capsys)
+    (line,) = err.splitlines()
+    assert code == 2 and needle in line
+
+
+def test_missing_plotly_says_what_to_install(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "plotly", None)
+    argv = ["backtest", "--from", "2025-01-02", "--to", "2025-01-02", "--html", "r.html"]
+    code, _, err = _run(argv, capsys)
+    assert code == 2 and "pip install 'finagent[backtest]'" in err
+
+
+def test_export_sim_refuses_a_holiday_and_a_bad_date(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(["data", "export-sim", "--date", "2025-01-01"], capsys)
+    assert code == 2 and "not a trading session" in err
+    code, _, err = _run(["data", "export-sim", "--date", "2025-01-32"], capsys)
+    assert code == 2 and "expected YYYY-MM-DD" in err
