@@ -68,11 +68,14 @@ def _redis_queue_bench(
 
 
 @bench_app.command
-def scan(*, symbols: int = 10_000, runs: int = 5, json: bool = False) -> None:
-    """Scan → score → plan → risk latency through the real queue and stages (feed time apart)."""
+def scan(*, symbols: int = 10_000, runs: int = 5, threads: bool = True, json: bool = False) -> None:
+    """Scan → score → plan → risk latency and loop lag through the real queue and stages.
+
+    ``--no-threads`` runs the scan's heavy CPU on the loop (as under virtual time).
+    """
     from benchmarks.scan_bench import format_scan_bench, run_scan_bench
 
-    result = run_scan_bench(symbols=symbols, runs=runs)
+    result = run_scan_bench(symbols=symbols, runs=runs, threads=threads)
     print(jsonlib.dumps(result) if json else format_scan_bench(result))
 
 

@@ -22,6 +22,7 @@ import trio
 from actors.events import ActorRestarted
 from finagent.adapters.clocks import VirtualClock
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
+from finagent.adapters.offload import InlineOffload, ThreadOffload
 from finagent.adapters.sim.market import SimMarket
 from finagent.adapters.sim.paper_broker import open_paper_broker
 from finagent.adapters.sqlite.state import SimAnchor, SqliteTradingStore
@@ -275,9 +276,12 @@ async def open_parts(
         if uses_alpaca(s):
             transport = getattr(options, "alpaca_transport", None)
             alpaca = await stack.enter_async_context(open_alpaca(s, metrics, transport=transport))
+        # The scan's heavy CPU off the loop; inline in virtual time, like SQLite (trio #456).
+        offload = InlineOffload() if options.inline else ThreadOffload()
         sim = SimMarket(
-            symbols=s.sim.symbols, seed=s.sim.seed, session_for=sim_session_for(calendar)
-        )
+            symbols=s.sim.symbols, seed=s.sim.seed, session_for=sim_session_for(calendar),
+            offload=offload,
+        )  # fmt: skip
         market: MarketData = alpaca.market if alpaca and alpaca.market else sim
         news: News = alpaca.news if alpaca and alpaca.news else sim
         q = s.queue
@@ -331,7 +335,7 @@ async def open_parts(
                 s.alpaca.position_tolerance_shares,
             )  # fmt: skip
         handlers: dict[str, JobHandler] = {
-            "scanner": Scanner(market, news, rules, clock, metrics),
+            "scanner": Scanner(market, news, rules, clock, metrics, offload),
             "scoring": Scoring(ScoreWeights(), scan.max_candidates, p.range_minutes),
             "planner": Planner(market, plan_rules),
             "risk": RiskGuard(broker, _profile(s), clock, switch),
