@@ -1,4 +1,4 @@
-"""``python -m benchmarks actors|queue|scan``: benchmarks, not tests (docs/benchmarks.md)."""
+"""``python -m benchmarks actors|queue|scan|soak``: benchmarks, not tests (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -77,6 +77,15 @@ def scan(*, symbols: int = 10_000, runs: int = 5, threads: bool = True, json: bo
 
     result = run_scan_bench(symbols=symbols, runs=runs, threads=threads)
     print(jsonlib.dumps(result) if json else format_scan_bench(result))
+
+
+@bench_app.command
+def soak(*, sessions: int = 20, symbols: int = 1000, json: bool = False) -> None:
+    """RSS of one daemon process after each of ``sessions`` simulated sessions (virtual time)."""
+    from benchmarks.soak_bench import format_soak_bench, run_soak_bench
+
+    result = run_soak_bench(sessions=sessions, symbols=symbols)
+    print(jsonlib.dumps(result) if json else format_soak_bench(result))
 
 
 def main() -> None:
