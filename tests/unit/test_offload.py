@@ -34,7 +34,7 @@ async def test_the_function_s_exception_propagates() -> None:
 
 async def test_a_screen_on_a_worker_thread_equals_the_inline_screen() -> None:
     rules = ScanRules()
-    threaded = SimMarket(symbols=2000, seed=42, offload=ThreadOffload())
+    threaded = SimMarket(symbols=2000, seed=42, offload=ThreadOffload(), offload_over=0)
     inline = SimMarket(symbols=2000, seed=42)
     names = await threaded.universe(DAY)
     assert names == await inline.universe(DAY)
@@ -54,3 +54,17 @@ async def test_concurrent_first_calls_share_one_universe() -> None:
         nursery.start_soon(ask)
     assert got[0] == got[1] and len(got[0]) == 300  # type: ignore[arg-type]
     assert got[1] is await market.universe(DAY)  # the later build was dropped: one universe
+
+
+async def test_a_small_screen_stays_on_the_loop() -> None:
+    ran: list[object] = []
+
+    async def offload(fn):  # type: ignore[no-untyped-def]
+        ran.append(fn)
+        return fn()
+
+    market = SimMarket(symbols=300, seed=42, offload=offload, offload_over=300)
+    names = await market.universe(DAY)
+    assert len(ran) == 1  # the universe build
+    await market.screen(names, AT, ScanRules())
+    assert len(ran) == 1  # 300 symbols: no hop
