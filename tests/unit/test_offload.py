@@ -11,6 +11,7 @@ import trio
 from finagent.adapters.offload import InlineOffload, ThreadOffload
 from finagent.adapters.sim.market import SimMarket
 from finagent.domain.gaps import ScanRules
+from finagent.ports.compute import Offload
 
 NY = ZoneInfo("America/New_York")
 DAY = date(2026, 3, 10)
@@ -18,13 +19,14 @@ AT = datetime(2026, 3, 10, 9, 0, tzinfo=NY)
 
 
 async def test_thread_offload_runs_the_function_on_a_worker_thread() -> None:
-    offload = ThreadOffload()
+    offload: Offload = ThreadOffload()  # both adapters fit the port
     assert await offload(threading.get_ident) != threading.get_ident()
     assert await offload(partial(sum, [1, 2, 3])) == 6
 
 
 async def test_inline_offload_runs_the_function_on_the_trio_thread() -> None:
-    assert await InlineOffload()(threading.get_ident) == threading.get_ident()
+    inline: Offload = InlineOffload()
+    assert await inline(threading.get_ident) == threading.get_ident()
 
 
 async def test_the_function_s_exception_propagates() -> None:
