@@ -42,3 +42,7 @@ bench:
 bench-queue-peers:
     {{bin}}python -m benchmarks.queue_peers --jobs 20000 --runs 3
     {{bin}}python -m benchmarks.queue_floor --jobs 20000 --runs 5
+
+# one daemon over 20 simulated sessions: RSS after each (minutes; docs/benchmarks.md)
+bench-soak:
+    {{bin}}python -m benchmarks soak --sessions 20 --symbols 1000

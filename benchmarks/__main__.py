@@ -1,4 +1,4 @@
-"""``python -m benchmarks actors|queue|scan|integrity``: benchmarks, not tests (see docs)."""
+"""``python -m benchmarks actors|queue|scan|soak|integrity``: benchmarks, not tests (see docs)."""
 
 from __future__ import annotations
 
@@ -68,11 +68,14 @@ def _redis_queue_bench(
 
 
 @bench_app.command
-def scan(*, symbols: int = 10_000, runs: int = 5, json: bool = False) -> None:
-    """Scan → score → plan → risk latency through the real queue and stages (feed time apart)."""
+def scan(*, symbols: int = 10_000, runs: int = 5, threads: bool = True, json: bool = False) -> None:
+    """Scan → score → plan → risk latency and loop lag through the real queue and stages.
+
+    ``--no-threads`` runs the scan's heavy CPU on the loop (as under virtual time).
+    """
     from benchmarks.scan_bench import format_scan_bench, run_scan_bench
 
-    result = run_scan_bench(symbols=symbols, runs=runs)
+    result = run_scan_bench(symbols=symbols, runs=runs, threads=threads)
     print(jsonlib.dumps(result) if json else format_scan_bench(result))
 
 
@@ -87,6 +90,15 @@ def integrity(
 
     with tempfile.TemporaryDirectory(dir=db_dir) as tmp:
         print(jsonlib.dumps(run_integrity_bench(Path(tmp), size_mb)))
+
+
+@bench_app.command
+def soak(*, sessions: int = 20, symbols: int = 1000, json: bool = False) -> None:
+    """RSS of one daemon process after each of ``sessions`` simulated sessions (virtual time)."""
+    from benchmarks.soak_bench import format_soak_bench, run_soak_bench
+
+    result = run_soak_bench(sessions=sessions, symbols=symbols)
+    print(jsonlib.dumps(result) if json else format_soak_bench(result))
 
 
 def main() -> None:

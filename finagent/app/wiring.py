@@ -22,6 +22,7 @@ import trio
 from finagent import __version__
 from finagent.adapters.clocks import VirtualClock
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
+from finagent.adapters.offload import InlineOffload, ThreadOffload
 from finagent.adapters.replay.market import ReplayMarket
 from finagent.adapters.replay.store import open_store
 from finagent.adapters.sim.market import SimMarket
@@ -77,12 +78,13 @@ if TYPE_CHECKING:
     from finagent.domain.schedule import Entry
     from finagent.observability import Metrics
     from finagent.ports.broker import Broker
+    from finagent.ports.compute import Offload
     from finagent.ports.market import MarketData
     from finagent.ports.news import News
     from finagent.ports.queue import DispatchQueue
     from finagent.settings import Settings
 
-__all__ = ["HOUSEKEEPING_S", "open_feeds", "open_parts"]
+__all__ = ["HOUSEKEEPING_S", "offload_for", "open_feeds", "open_parts"]
 
 log = logging.getLogger(__name__)
 
@@ -243,15 +245,22 @@ async def open_feeds(
     options: DaemonOptions,
     metrics: Metrics,
     calendar: XcalsExchangeCalendar,
+    offload: Offload | None = None,
 ) -> tuple[MarketData, News, AlpacaParts | None]:
-    """Market data and news: Alpaca's where the settings ask for it, else the simulator's."""
+    """Market data and news: Alpaca's where the settings ask for it, else the simulator's.
+
+    ``offload`` runs the simulator's heavy CPU (None: :func:`offload_for` the options).
+    """
     alpaca: AlpacaParts | None = None
     if uses_alpaca(settings):
         alpaca = await stack.enter_async_context(
             open_alpaca(settings, metrics, transport=options.alpaca_transport)
         )
     s = settings.sim
-    sim = SimMarket(symbols=s.symbols, seed=s.seed, session_for=sim_session_for(calendar))
+    sim = SimMarket(
+        symbols=s.symbols, seed=s.seed, session_for=sim_session_for(calendar),
+        offload=offload or offload_for(options),
+    )  # fmt: skip
     market: MarketData = alpaca.market if alpaca and alpaca.market else sim
     news: News = alpaca.news if alpaca and alpaca.news else sim
     if settings.feed == "replay":  # recorded days (backtests); the store is opened read-only
@@ -321,6 +330,11 @@ async def _open_broker(
     )  # fmt: skip
 
 
+def offload_for(options: DaemonOptions) -> Offload:
+    """The scan's heavy CPU off the loop; inline in virtual time, like SQLite (trio #456)."""
+    return InlineOffload() if options.inline else ThreadOffload()
+
+
 def _handlers(
     settings: Settings,
     market: MarketData,
@@ -330,6 +344,7 @@ def _handlers(
     switch: TradingSwitch,
     records: WriterRecords | QueueTrailRecords,
     metrics: Metrics,
+    offload: Offload,
 ) -> tuple[dict[str, JobHandler], Executor, Reporter]:
     """Every stage's handler by actor name, with the executor and reporter for the probe."""
     s = settings
@@ -342,7 +357,7 @@ def _handlers(
         executor, broker, trail_book(records, broker, today), s.alpaca.position_tolerance_shares
     )
     handlers: dict[str, JobHandler] = {
-        "scanner": Scanner(market, news, scan_rules(s), clock, metrics),
+        "scanner": Scanner(market, news, scan_rules(s), clock, metrics, offload),
         "scoring": Scoring(ScoreWeights(), s.scan.max_candidates, s.plan.range_minutes),
         "planner": Planner(market, plan_rules(s)),
         "risk": RiskGuard(broker, risk_profile(s), clock, switch),
@@ -383,7 +398,8 @@ async def open_parts(
         store, identity, before = _open_store(stack, s, metrics)
         clock, speed = await _open_clock(s, options, store, metrics)
         calendar = XcalsExchangeCalendar(s.exchange.calendar)
-        market, news, alpaca = await open_feeds(stack, s, options, metrics, calendar)
+        offload = offload_for(options)
+        market, news, alpaca = await open_feeds(stack, s, options, metrics, calendar, offload)
         qs = s.queue
         # Leases guard against a hung worker: real seconds, so virtual ones at speed N.
         policy = QueuePolicy(qs.lease_s * speed, qs.max_attempts, qs.retry_base_s, qs.retry_max_s)
@@ -394,7 +410,7 @@ async def open_parts(
         chaos = Chaos(options.crash_rate, s.sim.seed) if options.crash_rate > 0 else None
         stats = StageStats()
         handlers, executor, reporter = _handlers(
-            s, market, news, broker, clock, switch, q.records, metrics
+            s, market, news, broker, clock, switch, q.records, metrics, offload
         )
         stages = {
             name: Stage(h, q.queue, clock.timestamp, metrics=metrics, chaos=chaos, stats=stats)

@@ -87,12 +87,15 @@ class Chaos:
 class StageStats:
     """Wall-clock handling times (seconds) of every stage, for the simulate report."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_samples: int = 100_000) -> None:
         self.samples: list[float] = []
+        self._max = max_samples
 
     def add(self, seconds: float) -> None:
-        """Record one job's handling time."""
+        """Record one job's handling time; past ``max_samples`` the older half is dropped."""
         self.samples.append(seconds)
+        if len(self.samples) > self._max:  # a daemon runs for months: keep the buffer bounded
+            del self.samples[: len(self.samples) // 2]
 
 
 @final

@@ -197,10 +197,13 @@ class TradingWatch:
     async def follow_account(self) -> None:
         """Count new fills and closes, and refresh the realized P&L gauge."""
         account = await self._broker.account()
-        for order in await self._broker.open_orders():
+        listed = await self._broker.open_orders()
+        for order in listed:
             if order.status is OrderStatus.FILLED and order.client_order_id not in self._filled:
                 self._filled.add(order.client_order_id)
                 self._count(order.order.side.value, "filled")
+        # An order off the open list never comes back: forget it, or the set grows every session.
+        self._filled.intersection_update(o.client_order_id for o in listed)
         if self._metrics is not None:
             self._metrics.realized_pnl.set(float(account.day_pnl))
 

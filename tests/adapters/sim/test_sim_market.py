@@ -46,7 +46,8 @@ def test_values_do_not_depend_on_the_process_hash_seed() -> None:
         "from finagent.adapters.sim.market import SimMarket;"
         "m = SimMarket(symbols=50, seed=3);"
         "at = datetime(2026, 3, 10, 9, 0, tzinfo=ZoneInfo('America/New_York'));"
-        "print(trio.run(lambda: m.snapshots(['ZZZZZ'] + list(m._universe()), at))[5].last)"
+        "names = trio.run(m.universe, at.date());"
+        "print(trio.run(lambda: m.snapshots(['ZZZZZ', *names], at))[5].last)"
     )
     outputs = {
         subprocess.run(
@@ -221,3 +222,13 @@ async def test_snapshot_and_session_caches_stay_bounded_and_keep_the_asked_time_
     for day in range(70):
         await market.snapshots(names[:1], AT + timedelta(days=day))
     assert len(market._sessions) <= 65 and len(asked) == 70
+
+
+async def test_a_new_session_drops_the_older_sessions_bar_streams() -> None:
+    market = SimMarket(symbols=50, seed=42)
+    names = await market.universe(DAY)
+    first = await market.minute_bars(names[0], OPEN, CLOSE)
+    nxt = timedelta(days=1)  # Wednesday
+    await market.minute_bars(names[1], OPEN + nxt, CLOSE + nxt)
+    assert [day for _, day in market._bars] == [DAY + nxt]  # a daemon's memory stays flat
+    assert await market.minute_bars(names[0], OPEN, CLOSE) == first  # drawn again, the same
