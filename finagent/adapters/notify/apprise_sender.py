@@ -1,0 +1,147 @@
+"""The Sender port over ``apprise``: one Apprise URL per destination (Telegram, Slack, JSON...).
+
+Apprise is synchronous (``requests`` underneath), so each send runs in a worker thread under a
+:class:`trio.CapacityLimiter` and a Trio deadline: the loop never waits on the network, and a
+destination that hangs costs one thread until its socket times out, never the caller's time.
+
+Apprise answers a send with a bool; why it failed is only in its log records. A handler on the
+``apprise`` logger keeps each thread's records, so the adapter can read the HTTP status
+(``error=500``) and tell a transient failure (5xx, no answer) from a permanent one (4xx). The
+URLs embed tokens: they never appear in an error this adapter raises (only the name does).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import TYPE_CHECKING, Final, final
+from urllib.parse import parse_qsl, urlsplit
+
+import apprise
+import trio
+
+from finagent.domain.errors import ConfigError, NotifyError, NotifyRejected
+from finagent.domain.notify import Level, is_permanent_status
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["AppriseSender", "secret_parts"]
+
+_STATUS: Final = re.compile(r"error=(\d{3})")
+_TYPES: Final = {
+    Level.INFO: apprise.NotifyType.INFO,
+    Level.WARNING: apprise.NotifyType.WARNING,
+    Level.CRITICAL: apprise.NotifyType.FAILURE,
+}
+# Shorter pieces of a URL (a port, "json", "hook") are not secrets and would scrub too much.
+_MIN_SECRET_LEN: Final = 8
+
+
+class _ThreadRecords(logging.Handler):
+    """Keeps the apprise log messages of the thread that is sending, for that thread only."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self._local = threading.local()
+
+    def start(self) -> None:
+        """Begin collecting this thread's messages."""
+        self._local.messages = []
+
+    def take(self) -> list[str]:
+        """This thread's messages since :meth:`start`."""
+        messages: list[str] = getattr(self._local, "messages", [])
+        self._local.messages = []
+        return messages
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Collect the message when this thread is sending (other threads' go nowhere)."""
+        messages: list[str] | None = getattr(self._local, "messages", None)
+        if messages is not None:
+            messages.append(record.getMessage())
+
+
+_RECORDS: Final = _ThreadRecords()
+
+
+def secret_parts(url: str) -> list[str]:
+    """The pieces of ``url`` that may be tokens: the whole, the password, long path segments
+    and query values. Each is registered with the log scrubber (apprise logs some of them)."""
+    parts = urlsplit(url)
+    pieces = [url, parts.password or "", parts.username or ""]
+    pieces += parts.path.split("/") + [v for _, v in parse_qsl(parts.query)]
+    if parts.scheme and "." not in parts.netloc and ":" not in parts.netloc:
+        pieces.append(parts.netloc)  # tgram://<bot token>/<chat>: the "host" is the token
+    return sorted({p for p in pieces if len(p) >= _MIN_SECRET_LEN}, key=len, reverse=True)
+
+
+@final
+class AppriseSender:
+    """Sender over apprise. One ``apprise.Apprise`` per destination, built at construction."""
+
+    def __init__(
+        self, urls: Mapping[str, str], *, timeout_s: float = 10.0, threads: int = 2
+    ) -> None:
+        """Check every URL now: one apprise cannot use is a :class:`ConfigError` naming it.
+
+        Raises:
+            ConfigError: ``notify.destinations.<name>.url`` is not a URL apprise knows.
+        """
+        apprise_log = logging.getLogger("apprise")
+        if _RECORDS not in apprise_log.handlers:  # once per process, not at import
+            apprise_log.addHandler(_RECORDS)
+        self._timeout = timeout_s
+        self._limiter = trio.CapacityLimiter(threads)
+        self._targets: dict[str, apprise.Apprise] = {}
+        for name, url in urls.items():
+            target = apprise.Apprise()
+            if not target.add(url):
+                raise ConfigError(
+                    f"notify.destinations.{name}.url: apprise cannot use this URL (its scheme "
+                    "or form is unknown; see https://github.com/caronc/apprise/wiki)"
+                )
+            self._targets[name] = target
+
+    def names(self) -> tuple[str, ...]:
+        """The destinations, in settings order."""
+        return tuple(self._targets)
+
+    async def send(self, destination: str, title: str, body: str, level: Level) -> None:
+        """Deliver in a worker thread within ``timeout_s`` (see the Sender port)."""
+        target = self._targets.get(destination)
+        if target is None:
+            raise NotifyRejected(f"destination {destination}: not configured")
+        with trio.move_on_after(self._timeout):
+            ok, messages = await trio.to_thread.run_sync(
+                self._send_sync, target, title, body, level,
+                limiter=self._limiter, abandon_on_cancel=True,
+            )  # fmt: skip
+            if ok:
+                return
+            status = _status(messages)
+            what = f"HTTP {status}" if status is not None else "no answer"
+            if is_permanent_status(status):
+                raise NotifyRejected(f"destination {destination}: refused ({what})")
+            raise NotifyError(f"destination {destination}: not delivered ({what})")
+        raise NotifyError(f"destination {destination}: no answer within {self._timeout:g} s")
+
+    @staticmethod
+    def _send_sync(
+        target: apprise.Apprise, title: str, body: str, level: Level
+    ) -> tuple[bool, list[str]]:
+        _RECORDS.start()
+        try:
+            ok = bool(target.notify(body=body or title, title=title, notify_type=_TYPES[level]))
+        finally:
+            messages = _RECORDS.take()
+        return ok, messages
+
+
+def _status(messages: list[str]) -> int | None:
+    for message in messages:
+        found = _STATUS.search(message)
+        if found:
+            return int(found.group(1))
+    return None
