@@ -388,7 +388,7 @@ async def open_parts(
         switch = TradingSwitch()
         chaos = Chaos(options.crash_rate, s.sim.seed) if options.crash_rate > 0 else None
         stats = StageStats()
-        notify = notify_parts(s, q.queue, broker, clock, metrics)
+        notify = notify_parts(s, q.queue, broker, clock, metrics, virtual=options.inline)
         handlers, executor, reporter = _handlers(
             s, market, news, broker, clock, switch, q.records, metrics, notify.notices
         )

@@ -4,17 +4,15 @@ Apprise is synchronous (``requests`` underneath), so each send runs in a worker 
 :class:`trio.CapacityLimiter` and a Trio deadline: the loop never waits on the network, and a
 destination that hangs costs one thread until its socket times out, never the caller's time.
 
-Apprise answers a send with a bool; why it failed is only in its log records. A handler on the
-``apprise`` logger keeps each thread's records, so the adapter can read the HTTP status
-(``error=500``) and tell a transient failure (5xx, no answer) from a permanent one (4xx). The
-URLs embed tokens: they never appear in an error this adapter raises (only the name does).
+Apprise (2.x) answers a send with an ``AppriseResult`` whose per-service results keep the log
+lines of each attempt; the HTTP status is in them (``error=500``), so the adapter tells a
+transient failure (5xx, no answer) from a permanent one (4xx). The URLs embed tokens: they
+never appear in an error this adapter raises (only the destination's name does).
 """
 
 from __future__ import annotations
 
-import logging
 import re
-import threading
 from typing import TYPE_CHECKING, Final, final
 from urllib.parse import parse_qsl, urlsplit
 
@@ -37,33 +35,6 @@ _TYPES: Final = {
 }
 # Shorter pieces of a URL (a port, "json", "hook") are not secrets and would scrub too much.
 _MIN_SECRET_LEN: Final = 8
-
-
-class _ThreadRecords(logging.Handler):
-    """Keeps the apprise log messages of the thread that is sending, for that thread only."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self._local = threading.local()
-
-    def start(self) -> None:
-        """Begin collecting this thread's messages."""
-        self._local.messages = []
-
-    def take(self) -> list[str]:
-        """This thread's messages since :meth:`start`."""
-        messages: list[str] = getattr(self._local, "messages", [])
-        self._local.messages = []
-        return messages
-
-    def emit(self, record: logging.LogRecord) -> None:
-        """Collect the message when this thread is sending (other threads' go nowhere)."""
-        messages: list[str] | None = getattr(self._local, "messages", None)
-        if messages is not None:
-            messages.append(record.getMessage())
-
-
-_RECORDS: Final = _ThreadRecords()
 
 
 def secret_parts(url: str) -> list[str]:
@@ -89,9 +60,6 @@ class AppriseSender:
         Raises:
             ConfigError: ``notify.destinations.<name>.url`` is not a URL apprise knows.
         """
-        apprise_log = logging.getLogger("apprise")
-        if _RECORDS not in apprise_log.handlers:  # once per process, not at import
-            apprise_log.addHandler(_RECORDS)
         self._timeout = timeout_s
         self._limiter = trio.CapacityLimiter(threads)
         self._targets: dict[str, apprise.Apprise] = {}
@@ -131,12 +99,9 @@ class AppriseSender:
     def _send_sync(
         target: apprise.Apprise, title: str, body: str, level: Level
     ) -> tuple[bool, list[str]]:
-        _RECORDS.start()
-        try:
-            ok = bool(target.notify(body=body or title, title=title, notify_type=_TYPES[level]))
-        finally:
-            messages = _RECORDS.take()
-        return ok, messages
+        result = target.notify(body=body or title, title=title, notify_type=_TYPES[level])
+        messages = [str(entry.message) for r in result.results for entry in r.logs()]
+        return bool(result), messages
 
 
 def _status(messages: list[str]) -> int | None:
