@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path  # noqa: TC003 - cyclopts resolves annotations at run time
 from typing import Annotated
 
@@ -29,7 +30,8 @@ def test(
     from finagent.observability import configure_logging
 
     settings = load(config).settings
-    configure_logging("console", "ERROR")  # apprise's own lines stay out of the report
+    configure_logging("console", "ERROR")
+    logging.getLogger("apprise").propagate = False  # its own lines stay out of the report
     if not settings.notify.destinations:
         die("no notification destination configured (notify.destinations)")
     with one_line_errors(ConfigError):

@@ -12,6 +12,7 @@ never appear in an error this adapter raises (only the destination's name does).
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import TYPE_CHECKING, Final, final
 from urllib.parse import parse_qsl, urlsplit
@@ -60,6 +61,11 @@ class AppriseSender:
         Raises:
             ConfigError: ``notify.destinations.<name>.url`` is not a URL apprise knows.
         """
+        # Apprise keeps a send's log lines (the status is in them) only at the logger's level:
+        # WARNING at least, whatever log.level says, or every failure would read "no answer".
+        apprise_log = logging.getLogger("apprise")
+        if not apprise_log.isEnabledFor(logging.WARNING) or apprise_log.level == logging.NOTSET:
+            apprise_log.setLevel(logging.WARNING)
         self._timeout = timeout_s
         self._limiter = trio.CapacityLimiter(threads)
         self._targets: dict[str, apprise.Apprise] = {}
