@@ -71,8 +71,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Every job type a schedule entry may name.
-KNOWN_JOB_TYPES = frozenset(JobType)
+#: Every job type a schedule entry may name (a notify job comes from an event, not a schedule).
+KNOWN_JOB_TYPES = frozenset(JobType) - {JobType.NOTIFY}
 
 EXIT_FORCED = 130
 
