@@ -26,6 +26,12 @@ from finagent import __version__
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.app.alpaca import BrokerSetupError, check_trading_settings
 from finagent.app.live_checks import LoopLagCheck
+from finagent.app.notify import (
+    notify_children,
+    notify_started,
+    notify_stopping,
+    register_notify_secrets,
+)
 from finagent.app.options import DaemonOptions
 from finagent.app.parts import CountingObserver, DaemonProbe, Parts
 from finagent.app.wiring import open_parts
@@ -65,8 +71,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Every job type a schedule entry may name.
-KNOWN_JOB_TYPES = frozenset(JobType)
+#: Every job type a schedule entry may name (a notify job comes from an event, not a schedule).
+KNOWN_JOB_TYPES = frozenset(JobType) - {JobType.NOTIFY}
 
 EXIT_FORCED = 130
 
@@ -127,7 +133,8 @@ def _supervisor_spec(
     services = SupervisorSpec(
         "services",
         [ChildSpec(name, stage.run, mailbox_size=256) for name, stage in parts.stages.items()]
-        + [ChildSpec("trading_watch", parts.watch.run, shutdown_timeout=1.0)],
+        + [ChildSpec("trading_watch", parts.watch.run, shutdown_timeout=1.0)]
+        + notify_children(parts.notify),
         strategy=Strategy.ONE_FOR_ONE,
         max_restarts=max(sup.max_restarts, parts.restart_allowance),
         max_seconds=sup.max_seconds,
@@ -239,8 +246,10 @@ async def run_daemon(
             log.info("supervision tree '%s' running", tree.name)
             if options.probe is not None:
                 options.probe.attach(parts, observer)
+            notify_started(parts.notify, observer, settings)
             task_status.started(port)
             await stop.wait()
+            await notify_stopping(parts.notify, settings, parts.fatal.reason)
             log.info("stopping: shutting the supervision tree down in reverse order")
         if parts.fatal.reason is not None:
             # The tree is down, so nothing sends any more; the broker is still open.
@@ -259,6 +268,7 @@ def _register_secrets(settings: Settings) -> None:
     for secret in (settings.alpaca.key_id, settings.alpaca.secret_key, settings.redis.url):
         if secret is not None and secret.get_secret_value():
             register_secret(secret.get_secret_value())
+    register_notify_secrets(settings)
 
 
 async def _main(settings: Settings, options: DaemonOptions) -> int:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from actors.events import LifecycleEvent
     from finagent.adapters.clocks import VirtualClock
     from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
+    from finagent.app.notify import NotifyParts
     from finagent.app.redis_backend import (
         QueueTrailRecords,
         RedisWatch,
@@ -115,6 +116,8 @@ class Parts:
     redis_watch: RedisWatch | None = None
     #: live readiness checks by name (None: passing, else why not), re-evaluated every second
     live: dict[str, Callable[[], str | None]] = field(default_factory=dict)
+    #: notifications: the notices every part emits, the notifier and its watch (when on)
+    notify: NotifyParts | None = None
 
 
 @dataclass

@@ -31,6 +31,7 @@ from finagent.adapters.sqlite.dbfile import FileIdentity, check_integrity, hold_
 from finagent.adapters.sqlite.state import SimAnchor, SqliteTradingStore, set_control
 from finagent.app.alpaca import AlpacaParts, open_alpaca, uses_alpaca
 from finagent.app.live_checks import degrade_on_fault, store_checks
+from finagent.app.notify import notify_parts
 from finagent.app.parts import Actor, Parts, broker_path, sim_session_for
 from finagent.app.redis_backend import (
     QueueTrailRecords,
@@ -42,6 +43,7 @@ from finagent.app.redis_backend import (
 from finagent.app.rules import plan_rules, risk_profile, scan_rules
 from finagent.domain.errors import BrokerError
 from finagent.domain.jobs import QueuePolicy
+from finagent.domain.notify import Notice
 from finagent.domain.scoring import ScoreWeights
 from finagent.services.db_watch import DatabaseWatch
 from finagent.services.dispatcher import Dispatcher
@@ -82,6 +84,7 @@ if TYPE_CHECKING:
     from finagent.ports.market import MarketData
     from finagent.ports.news import News
     from finagent.ports.queue import DispatchQueue
+    from finagent.services.notifier import Notices
     from finagent.settings import Settings
 
 __all__ = ["HOUSEKEEPING_S", "offload_for", "open_feeds", "open_parts"]
@@ -345,12 +348,13 @@ def _handlers(
     records: WriterRecords | QueueTrailRecords,
     metrics: Metrics,
     offload: Offload,
+    notices: Notices,
 ) -> tuple[dict[str, JobHandler], Executor, Reporter]:
     """Every stage's handler by actor name, with the executor and reporter for the probe."""
     s = settings
-    executor = Executor(broker, clock, switch, metrics)
+    executor = Executor(broker, clock, switch, metrics, notices=notices)
     gap = records.trail_gap if isinstance(records, QueueTrailRecords) else None
-    reporter = Reporter(broker, records, trail_gap=gap)
+    reporter = Reporter(broker, records, trail_gap=gap, notices=notices)
     # Every broker, the paper one too, is reconciled before execution sends anything.
     today = session_day(clock.now, s.exchange.timezone)
     execution = ReconcilingExecution(
@@ -365,6 +369,14 @@ def _handlers(
         "reporter": reporter,
     }
     return handlers, executor, reporter
+
+
+def _on_skipped(metrics: Metrics, notices: Notices) -> Callable[[Entry, datetime], None]:
+    def skipped(entry: Entry, fire_time: datetime) -> None:
+        metrics.schedule_skipped.labels(entry.name).inc()
+        notices.emit(Notice.schedule_skipped(entry.name, fire_time.isoformat()))
+
+    return skipped
 
 
 def _dispatcher(
@@ -409,31 +421,46 @@ async def open_parts(
         switch = TradingSwitch()
         chaos = Chaos(options.crash_rate, s.sim.seed) if options.crash_rate > 0 else None
         stats = StageStats()
+        notify = notify_parts(s, q.queue, broker, clock, metrics, virtual=options.inline)
         handlers, executor, reporter = _handlers(
-            s, market, news, broker, clock, switch, q.records, metrics, offload
+            s,
+            market,
+            news,
+            broker,
+            clock,
+            switch,
+            q.records,
+            metrics,
+            offload,
+            notify.notices,
         )
         stages = {
             name: Stage(h, q.queue, clock.timestamp, metrics=metrics, chaos=chaos, stats=stats)
             for name, h in handlers.items()
             if options.services is None or name in options.services
         }  # fmt: skip
+        if notify.notifier is not None and (
+            options.services is None or "notifier" in options.services
+        ):
+            stages["notifier"] = Stage(notify.notifier, q.queue, clock.timestamp, metrics=metrics)
         routes = {job_type: actor for job_type, actor in ROUTES.items() if actor in stages}
         dispatcher = _dispatcher(s, options, q, clock)
         scheduler = Scheduler(
             entries, calendar, clock, q.queue, cursor=StoredScheduleCursor(q.writer_records),
-            on_skipped=lambda entry, _: metrics.schedule_skipped.labels(entry.name).inc(),
+            on_skipped=_on_skipped(metrics, notify.notices),
         )  # fmt: skip
         parts = Parts(
             q.persistence, q.queue, q.records, dispatcher,
             dispatcher_actor(dispatcher, routes, q.queue, metrics), stages,
             TradingWatch(
                 switch, q.writer_records, q.queue, broker, clock, metrics=metrics,
-                acks=q.writer_records,
+                acks=q.writer_records, notices=notify.notices,
             ),
             scheduler, broker, market, clock, switch, executor, reporter, chaos, stats,
             random.Random(f"supervision:{s.sim.seed}").random, metrics,
             restart_allowance=10_000 if chaos is not None else 0,
         )  # fmt: skip
+        parts.notify = notify
         parts.db_watch = DatabaseWatch(identity, switch, parts.fatal, metrics=metrics)
         degrade_on_fault(q.writer.health, parts.watch, metrics)
         parts.live.update(store_checks(q.writer.health, q.backlog))

@@ -82,6 +82,11 @@ app.command(
     help="Run some service actors (--services scoring,planner) on the shared Redis queue.",
 )
 app.command(
+    "finagent.cli.notify:notify_app",
+    name="notify",
+    help="Notifications: send a test message to each destination.",
+)
+app.command(
     "finagent.cli.doctor:doctor_app",
     name="doctor",
     help="Check broker connectivity, keys, clock skew and the calendar.",

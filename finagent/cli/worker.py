@@ -16,7 +16,7 @@ from finagent.cli.common import daemon_errors, die, load, nested
 __all__ = ["SERVICES", "parse_services", "worker"]
 
 #: service actor names a worker may run (the stages of the pipeline)
-SERVICES = ("scanner", "scoring", "planner", "risk", "execution", "reporter")
+SERVICES = ("scanner", "scoring", "planner", "risk", "execution", "reporter", "notifier")
 
 
 def parse_services(text: str) -> tuple[str, ...]:

@@ -17,6 +17,10 @@ FinagentError
 │   └── StorageUnavailableError     it cannot commit now (disk full, I/O error, locked past the
 │                                   busy timeout, read-only): transient, not a job's failure
 ├── LeadershipLostError             the scheduler's leader lock expired (adapters.redis)
+├── PermanentJobError               a job that can never succeed: dead at once, no retry
+├── NotifyError                     a notification was not delivered now: retried with back-off
+│   └── NotifyRejected              refused for good (a 4xx, an unusable URL); also a
+│                                   PermanentJobError, so its job goes dead at once
 └── TradingError
     ├── BrokerError                 the broker refused or could not be reached
     │   ├── OrderRejected(reason)   a definitive "no": the order does not exist at the broker
@@ -45,9 +49,12 @@ __all__ = [
     "LeadershipLostError",
     "MarketDataError",
     "MarketDataUnavailable",
+    "NotifyError",
+    "NotifyRejected",
     "OrderNotFound",
     "OrderRejected",
     "PatternDayTrader",
+    "PermanentJobError",
     "ReconciliationError",
     "StorageError",
     "StorageUnavailableError",
@@ -81,6 +88,18 @@ class StorageUnavailableError(StorageError):
 
 class LeadershipLostError(FinagentError):
     """The leader lock expired (or was taken) while its holder ran."""
+
+
+class PermanentJobError(FinagentError):
+    """A job that no retry can make succeed: the stage fails it as not retryable (dead)."""
+
+
+class NotifyError(FinagentError):
+    """A notification was not delivered now (5xx, timeout, refused connection): retry later."""
+
+
+class NotifyRejected(NotifyError, PermanentJobError):
+    """The destination refused the notification for good (a 4xx other than 408/429)."""
 
 
 class TradingError(FinagentError):

@@ -8,6 +8,7 @@ The data path, one job per step, each completed together with the next step's jo
     risk     risk:<date>       every plan drawn                -> execute:<date>:<symbol>
     execute  execute:<date>:<symbol>  one risk decision        -> time_stop:<date>:<symbol>
     time_stop / flatten / report: per symbol (delayed) or from the schedule (a sweep)
+    notify   notify:<event>    one event for the operator      -> notify:<event>:<destination>
 
 Scoring, planning and risk take the whole session's list in one job: ranking cuts across
 candidates and risk limits count across plans, so one job gives the same decisions however
@@ -25,6 +26,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeAlias, TypeVar
 
 from finagent.domain.jobs import NewJob
+from finagent.domain.notify import Level, Notice, NoticeKind
 from finagent.domain.pipeline import (
     candidate_from_json,
     candidate_to_json,
@@ -50,6 +52,7 @@ __all__ = [
     "FlattenJob",
     "JobPayload",
     "JobType",
+    "NotifyJob",
     "PayloadError",
     "PlanJob",
     "RankedScore",
@@ -74,6 +77,7 @@ class JobType(StrEnum):
     TIME_STOP = "time_stop"
     FLATTEN = "flatten"
     REPORT = "report"
+    NOTIFY = "notify"
 
 
 class _Payload:
@@ -342,10 +346,51 @@ class ReportJob(_Payload):
         return cls(session_from_json(payload))
 
 
+@dataclass(frozen=True, slots=True)
+class NotifyJob(_Payload):
+    """One notice for the operator; ``destination`` None means every destination that wants it.
+
+    The notifier completes a destination-less job with one job per destination
+    (``notify:<event>:<name>``), so each destination retries, or ends dead, on its own.
+    """
+
+    TYPE: ClassVar[JobType] = JobType.NOTIFY
+    notice: Notice
+    destination: str | None = None
+
+    def encode(self) -> dict[str, Any]:
+        """The notice's fields, and the destination when there is one."""
+        n = self.notice
+        out: dict[str, Any] = {
+            "kind": n.kind.value, "level": n.level.value, "key": n.key, "title": n.title,
+            "body": n.body,
+        }  # fmt: skip
+        if self.destination is not None:
+            out["destination"] = self.destination
+        return out
+
+    @classmethod
+    def decode(cls, payload: JsonObject) -> Self:
+        """Rebuild a notify job's payload; an unknown kind or level is refused."""
+        try:
+            kind = NoticeKind(read(payload, "kind", str))
+            level = Level(read(payload, "level", str))
+        except ValueError as exc:
+            if isinstance(exc, PayloadError):
+                raise
+            raise PayloadError(f"payload: {exc}") from None
+        notice = Notice(
+            kind, level, read(payload, "key", str), read(payload, "title", str),
+            read(payload, "body", str),
+        )  # fmt: skip
+        return cls(notice, _optional_str(payload, "destination"))
+
+
 #: Every payload type; a handler narrows it with :func:`payload_as` or a ``match``.
 JobPayload: TypeAlias = (
     ScanJob | ScoreJob | PlanJob | RiskJob | ExecuteJob | TimeStopJob | FlattenJob | ReportJob
-)
+    | NotifyJob
+)  # fmt: skip
 
 _DECODERS: Mapping[JobType, Callable[[JsonObject], JobPayload]] = {
     JobType.SCAN: ScanJob.decode,
@@ -356,6 +401,7 @@ _DECODERS: Mapping[JobType, Callable[[JsonObject], JobPayload]] = {
     JobType.TIME_STOP: TimeStopJob.decode,
     JobType.FLATTEN: FlattenJob.decode,
     JobType.REPORT: ReportJob.decode,
+    JobType.NOTIFY: NotifyJob.decode,
 }
 
 

@@ -204,6 +204,13 @@ class Metrics:
             ["fault"],
             registry=r,
         )
+        self.notifications = Counter(
+            "finagent_notifications_total",
+            "Notifications by destination, kind and outcome (delivered, failed: retried, "
+            "rejected: dead, held: collapsed into a summary, dropped: outbox full).",
+            ["destination", "kind", "outcome"],
+            registry=r,
+        )
         self.clock_steps = Counter(
             "finagent_clock_steps_total",
             "Wall-clock steps detected (1 s or more off monotonic progress), by direction.",

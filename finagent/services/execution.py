@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, final
 
 from finagent.domain.errors import BrokerUnavailable, OrderRejected
 from finagent.domain.job_types import ExecuteJob, FlattenJob, PayloadError, TimeStopJob
+from finagent.domain.notify import Notice
 from finagent.domain.orders import BracketOrder, BrokerOrder, OrderStatus, bracket_for
 from finagent.domain.pipeline import time_stop_key
-from finagent.domain.risk import may_submit
+from finagent.domain.risk import RejectCode, may_submit
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from finagent.observability import Metrics
     from finagent.ports.broker import Broker
     from finagent.ports.clock import Clock
+    from finagent.services.notifier import Notices
     from finagent.services.trading_state import TradingSwitch
 
 __all__ = ["Executor"]
@@ -51,11 +53,14 @@ class Executor:
         clock: Clock,
         switch: TradingSwitch,
         metrics: Metrics | None = None,
+        *,
+        notices: Notices | None = None,
     ) -> None:
         self._broker = broker
         self._clock = clock
         self._switch = switch
         self._metrics = metrics
+        self._notices = notices
         self.reconciled = 0
 
     async def start(self) -> None:
@@ -89,10 +94,11 @@ class Executor:
 
     async def _execute(self, job: Job, d: ExecuteJob) -> Sequence[NewJob]:
         if not d.decision.approved:
-            return []
+            return self._notify(*_refusals(job.key, d))
         plan = d.plan
         order = bracket_for(plan, d.decision.quantity, job.key)
         found = await self._broker.order_by_client_id(order.client_order_id)
+        notices: list[NewJob] = []
         if found is not None:
             log.info(
                 "adopting %s: the broker already has it (%s)", found.client_order_id, found.status
@@ -108,20 +114,29 @@ class Executor:
                 log.warning("not sending %s: its time stop has passed", order.client_order_id)
                 return []
             sent = await self._submit(order.client_order_id, order)
-            if sent is None:
-                return []
+            if isinstance(sent, OrderRejected):
+                return self._notify(
+                    Notice.order_rejected(job.key, plan.symbol, "the broker", sent.reason)
+                )
             found = sent
+            notices = self._notify(Notice.order_submitted(
+                sent.client_order_id, order.side.value, order.quantity, order.symbol,
+                order.entry, order.stop_loss, order.take_profit,
+            ))  # fmt: skip
         stop = TimeStopJob(d.session, plan.symbol, found.client_order_id)
         run_at = plan.time_stop_at.timestamp()
-        return [stop.job(time_stop_key(d.session, plan.symbol), run_at=run_at)]
+        return [stop.job(time_stop_key(d.session, plan.symbol), run_at=run_at), *notices]
 
-    async def _submit(self, cid: str, order: BracketOrder) -> BrokerOrder | None:
+    def _notify(self, *notices: Notice) -> list[NewJob]:
+        return [] if self._notices is None else self._notices.jobs(*notices)
+
+    async def _submit(self, cid: str, order: BracketOrder) -> BrokerOrder | OrderRejected:
         try:
             sent = await self._broker.submit(order)
         except OrderRejected as exc:
             log.warning("broker rejected %s: %s", cid, exc)
             self._count(order.side.value, "rejected")
-            return None
+            return exc
         except BrokerUnavailable:
             known = await self._broker.order_by_client_id(cid)
             if known is None:
@@ -161,3 +176,13 @@ class Executor:
     def _count(self, side: str, status: str) -> None:
         if self._metrics is not None:
             self._metrics.orders.labels(side, status).inc()
+
+
+def _refusals(key: str, d: ExecuteJob) -> list[Notice]:
+    """What a refused plan tells the operator: why risk said no, and a daily loss limit hit."""
+    why = "; ".join(f"{r.code}: {r.detail}" for r in d.decision.reasons) or "not approved"
+    out = [Notice.order_rejected(key, d.plan.symbol, "risk", why)]
+    for r in d.decision.reasons:
+        if r.code is RejectCode.DAILY_LOSS:
+            out.append(Notice.loss_limit(d.session.date.isoformat(), r.detail))
+    return out

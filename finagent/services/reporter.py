@@ -12,6 +12,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, final
 
 from finagent.domain.job_types import ReportJob, payload_as
+from finagent.domain.notify import Notice
 from finagent.domain.orders import BrokerOrder, Fill, FillKind, OrderSide, client_order_id
 from finagent.domain.pnl import round_trips
 from finagent.domain.report import summarize
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from finagent.domain.orders import Position
     from finagent.ports.broker import Broker
     from finagent.ports.trading import JobTrail, TradingRecords
+    from finagent.services.notifier import Notices
 
 __all__ = ["Reporter", "build_report", "fills_of"]
 
@@ -65,6 +67,18 @@ def _order_json(order: BrokerOrder) -> dict[str, Any]:
 def _payload(trail: Sequence[JobTrail], job_type: str) -> dict[str, Any]:
     found = [t for t in trail if t.type == job_type and t.status == "done"]
     return dict(found[-1].payload) if found else {}
+
+
+def _report_notice(report: dict[str, Any]) -> Notice:
+    """The day's numbers in one message."""
+    r = report
+    return Notice.daily_report(r["date"], [
+        f"P&L {r['pnl']} over {r['trades']} trade(s): {r['wins']} win(s), {r['losses']} loss(es)",
+        f"{r['candidates']} candidate(s), {r['plans']} plan(s), {r['approved']} approved, "
+        f"{len(r['orders'])} order(s)",
+        f"max drawdown {r['max_drawdown']}, open positions {len(r['open_positions'])}, "
+        f"dead jobs {len(r['dead_jobs'])}",
+    ])  # fmt: skip
 
 
 def build_report(
@@ -125,7 +139,9 @@ class Reporter:
         records: TradingRecords,
         *,
         trail_gap: Callable[[str], str | None] | None = None,
+        notices: Notices | None = None,
     ) -> None:
+        self._notices = notices
         self._broker = broker
         self._records = records
         self._trail_gap = trail_gap  # day -> why its job trail is incomplete (Redis lost it)
@@ -148,7 +164,7 @@ class Reporter:
             day, report["candidates"], report["plans"], report["approved"],
             len(report["orders"]), report["pnl"], extra={"report": report},
         )  # fmt: skip
-        return []
+        return [] if self._notices is None else self._notices.jobs(_report_notice(report))
 
     async def report(self, day: str) -> dict[str, Any]:
         """Build and store the report of session ``day`` (ISO date)."""

@@ -54,6 +54,7 @@ ROUTES: Final[Mapping[JobType, str]] = {
     JobType.TIME_STOP: "execution",
     JobType.FLATTEN: "execution",
     JobType.REPORT: "reporter",
+    JobType.NOTIFY: "notifier",
 }
 
 

@@ -24,6 +24,7 @@ import random
 import time
 from typing import TYPE_CHECKING, Protocol, final
 
+from finagent.domain.errors import PermanentJobError
 from finagent.domain.job_types import PayloadError, decode_payload
 from finagent.domain.jobs import (
     Job,
@@ -150,7 +151,7 @@ class Stage:
                 self._chaos.roll(job, "after")
         except InjectedCrash:
             raise  # a crash: the dispatcher fails the job this actor held
-        except PayloadError as exc:
+        except (PayloadError, PermanentJobError) as exc:  # no retry can fix these
             await self._fail(job, owner, str(exc), retryable=False)
             return
         except Exception as exc:

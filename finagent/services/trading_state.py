@@ -21,6 +21,7 @@ import trio
 from actors import ReplyTo
 from finagent.domain.errors import StorageError
 from finagent.domain.jobs import NewJob
+from finagent.domain.notify import Notice
 from finagent.domain.orders import OrderStatus
 from finagent.domain.risk import TradingState
 from finagent.ports.trading import (
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from finagent.ports.clock import Clock
     from finagent.ports.queue import JobQueue, StoreOp
     from finagent.ports.trading import AppliedRecords, TradingOp, TradingRecords
+    from finagent.services.notifier import Notices
 
 __all__ = ["StoredScheduleCursor", "TradingSwitch", "TradingWatch", "WriterRecords"]
 
@@ -112,7 +114,9 @@ class TradingWatch:
         account_s: float = 60.0,
         acks: AppliedRecords | None = None,
         wall: Callable[[], float] = time.time,
+        notices: Notices | None = None,
     ) -> None:
+        self._notices = notices
         self._switch = switch
         self._records = records
         self._queue = queue
@@ -147,6 +151,7 @@ class TradingWatch:
         if state is not switch.chosen or not switch.loaded:
             if switch.loaded or state is not TradingState.ACTIVE:
                 log.warning("trading state %s -> %s", switch.chosen, state)
+                self._notify(f"{state}:{control.updated_at}", switch.chosen, state, "the operator")
             switch.chosen = state
             self._show_state()
         if switch.loaded and control.flatten_seq > switch.flatten_seq:
@@ -182,13 +187,22 @@ class TradingWatch:
 
         ``StoreHealth`` logs the one line about it; this only switches and shows the state.
         """
+        before = self._switch.state
         self._switch.degraded = None if fault is None else fault.reason
         self._show_state()
+        why = "the store commits again" if fault is None else f"the store cannot commit: {fault}"
+        self._notify(f"store:{self._clock.timestamp():.0f}", before, self._switch.state, why)
 
     def on_held(self, reason: str) -> None:
         """A fault holds new entries until a restart (trading degraded); its owner logs it."""
+        before = self._switch.state
         self._switch.hold(reason)
         self._show_state()
+        self._notify(f"held:{self._clock.timestamp():.0f}", before, self._switch.state, reason)
+
+    def _notify(self, key: str, before: TradingState, after: TradingState, why: str) -> None:
+        if self._notices is not None and before is not after:
+            self._notices.emit(Notice.trading_state(key, before, after, why))
 
     def _show_state(self) -> None:
         if self._metrics is not None:

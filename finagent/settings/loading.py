@@ -60,7 +60,21 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         if isinstance(data.get(section), dict) and key in data[section]:
             env = f"{ENV_PREFIX}{section.upper()}__{key.upper()}"
             raise ConfigError(f"{path}: key '{secret}' is a secret; set it in the env as {env}")
+    _refuse_notify_urls(path, data)
     return data
+
+
+def _refuse_notify_urls(path: Path, data: Mapping[str, Any]) -> None:
+    """A destination's URL embeds its token: like every secret, it comes from the env only."""
+    notify = data.get("notify")
+    found = notify.get("destinations") if isinstance(notify, dict) else None
+    for name, dest in (found if isinstance(found, dict) else {}).items():
+        if isinstance(dest, dict) and "url" in dest:
+            env = f"{ENV_PREFIX}NOTIFY__DESTINATIONS__{str(name).upper()}__URL"
+            raise ConfigError(
+                f"{path}: key 'notify.destinations.{name}.url' is a secret; set it in the env"
+                f" as {env}"
+            )
 
 
 def _env_keys(environ: Mapping[str, str]) -> dict[str, str]:

@@ -203,7 +203,45 @@ class RedisSettings(_Section):
     connect_timeout_s: float = Field(default=5.0, gt=0, le=300)
 
 
-SECRET_PATHS: frozenset[str] = frozenset({"alpaca.key_id", "alpaca.secret_key", "redis.url"})
+class NotifyDestination(_Section):
+    """One place notifications go; its Apprise URL embeds a token, so it comes from the env."""
+
+    #: ``FINAGENT_NOTIFY__DESTINATIONS__<NAME>__URL``, e.g. ``tgram://<bot token>/<chat id>``
+    url: SecretStr | None = None
+    #: event kinds it wants (docs/operating.md, "Notifications"); ``all`` for every kind
+    kinds: tuple[str, ...] = ("all",)
+    min_level: Literal["info", "warning", "critical"] = "info"
+
+    @field_validator("kinds", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        # FINAGENT_NOTIFY__DESTINATIONS__PHONE__KINDS=order_filled,loss_limit reads as a list.
+        return tuple(v.strip() for v in value.split(",")) if isinstance(value, str) else value
+
+    @field_validator("min_level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+class NotifySettings(_Section):
+    """Where notifications go and how fast; no destination means nothing is sent."""
+
+    destinations: dict[str, NotifyDestination] = Field(default_factory=dict)
+    #: per destination: messages a minute after a burst of ``burst`` (past it: one summary)
+    rate_per_minute: float = Field(default=20.0, gt=0)
+    burst: int = Field(default=10, ge=1)
+    #: longest wait for one delivery before it counts as failed (and is retried)
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    #: at a clean stop, how long the daemon waits for its "stopped" message to go out
+    stop_grace_s: float = Field(default=3.0, ge=0, le=60)
+    #: a bearer token for ``POST /alertmanager`` (None: the route is off)
+    webhook_token: SecretStr | None = None
+
+
+SECRET_PATHS: frozenset[str] = frozenset(
+    {"alpaca.key_id", "alpaca.secret_key", "redis.url", "notify.webhook_token"}
+)
 
 
 class Settings(BaseSettings):
@@ -237,6 +275,7 @@ class Settings(BaseSettings):
     paper: PaperSettings = PaperSettings()
     alpaca: AlpacaSettings = AlpacaSettings()
     redis: RedisSettings = RedisSettings()
+    notify: NotifySettings = NotifySettings()
 
     @field_validator("schedule", mode="before")
     @classmethod

@@ -1,0 +1,1 @@
+"""Notification senders: :mod:`.apprise_sender` delivers through the ``apprise`` library."""

@@ -1,0 +1,195 @@
+"""The notifier: fan-out per destination, rate limit with one summary, retry vs dead letter."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+import pytest
+import trio
+
+from actors.events import ActorExited, ActorRestarted, ExitReason
+from finagent.domain.errors import NotifyError, NotifyRejected, ReconciliationError
+from finagent.domain.job_types import NotifyJob
+from finagent.domain.jobs import Job, JobStatus, NewJob
+from finagent.domain.notify import Destination, Level, Notice, NoticeKind, RateLimiter
+from finagent.observability import Metrics
+from finagent.services.notifier import Notices, Notifier, NotifyWatch, notify_job
+from finagent.services.stage import Stage
+
+FILL = Notice.order_filled("cid-1", "buy", 10, "AAPL", Decimal("101.5"))
+
+
+class _Sender:
+    """Records deliveries; raises the next scripted error first."""
+
+    def __init__(self, errors: list[Exception] | None = None) -> None:
+        self.errors = list(errors or [])
+        self.sent: list[tuple[str, str, str]] = []
+
+    def names(self) -> tuple[str, ...]:
+        return ("phone", "ops")
+
+    async def send(self, destination: str, title: str, body: str, level: Level) -> None:
+        if self.errors:
+            raise self.errors.pop(0)
+        self.sent.append((destination, title, body))
+
+
+def _job(new: NewJob, job_id: int = 1) -> Job:
+    return Job(job_id, new.type, new.key, dict(new.payload), JobStatus.RUNNING, 1, 5, 0.0, 0.0,
+               0.0, lease_owner="w")  # fmt: skip
+
+
+def _notifier(sender: _Sender, metrics: Metrics | None = None, burst: int = 10) -> Notifier:
+    dests = [
+        Destination("phone", frozenset({NoticeKind.ORDER_FILLED}), Level.INFO),
+        Destination("ops", min_level=Level.WARNING),
+    ]
+    return Notifier(sender, dests, RateLimiter(60.0, burst), lambda: 1000.0, metrics)
+
+
+async def test_an_event_fans_out_to_the_destinations_that_want_it() -> None:
+    notifier = _notifier(_Sender())
+    event = notify_job(FILL)
+    outputs = await notifier.handle(_job(event), NotifyJob.decode(event.payload))
+    assert [o.key for o in outputs] == ["notify:filled:cid-1:phone"]  # ops wants warning+
+    loss = notify_job(Notice.loss_limit("2026-03-02", "lost 1000"))
+    outputs = await notifier.handle(_job(loss), NotifyJob.decode(loss.payload))
+    assert [o.key for o in outputs] == ["notify:loss_limit:2026-03-02:ops"]
+
+
+async def test_a_destination_job_is_delivered_and_counted() -> None:
+    sender, metrics = _Sender(), Metrics(process_collectors=False)
+    notifier = _notifier(sender, metrics)
+    job = NotifyJob(FILL, "phone").job("notify:filled:cid-1:phone")
+    assert await notifier.handle(_job(job), NotifyJob.decode(job.payload)) == []
+    assert sender.sent == [("phone", "AAPL: buy 10 filled at 101.5", "cid-1")]
+    labels = {"destination": "phone", "kind": "order_filled", "outcome": "delivered"}
+    assert metrics.registry.get_sample_value("finagent_notifications_total", labels) == 1
+    assert await notifier.wait_delivered(FILL, 1.0) is True
+
+
+async def test_a_burst_past_the_rate_collapses_into_one_summary() -> None:
+    sender = _Sender()
+    notifier = _notifier(sender, burst=2)
+    outputs: list[NewJob] = []
+    for i in range(5):
+        n = Notice.order_filled(f"c{i}", "buy", 1, f"S{i}", Decimal("1"))
+        job = NotifyJob(n, "phone").job(f"notify:filled:c{i}:phone")
+        outputs += await notifier.handle(_job(job), NotifyJob.decode(job.payload))
+    assert len(sender.sent) == 2
+    assert len(outputs) == 1  # one summary job for the three held, due when a token is back
+    summary = outputs[0]
+    assert summary.run_at == 1001.0
+    await notifier.handle(_job(summary), NotifyJob.decode(summary.payload))
+    assert sender.sent[-1][1] == "3 notification(s) collapsed (rate limit)"
+    assert sender.sent[-1][2].splitlines() == [f"S{i}: buy 1 filled at 1" for i in (2, 3, 4)]
+    await notifier.handle(_job(summary), NotifyJob.decode(summary.payload))  # replay: nothing
+    assert len(sender.sent) == 3
+
+
+class _Queue:
+    def __init__(self) -> None:
+        self.failed: list[tuple[str, bool]] = []
+        self.completed: list[int] = []
+
+    async def complete(self, job_id: int, owner: str, outputs: list[NewJob]) -> list[Job]:
+        self.completed.append(job_id)
+        return []
+
+    async def fail(self, job_id: int, owner: str, error: str, *, retryable: bool = True) -> Job:
+        self.failed.append((error, retryable))
+        return _job(NotifyJob(FILL, "phone").job("k"))
+
+
+async def test_a_transient_failure_is_retried_and_a_permanent_one_is_dead_at_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sender = _Sender([NotifyError("destination phone: not delivered (HTTP 500)"),
+                      NotifyRejected("destination phone: refused (HTTP 400)")])  # fmt: skip
+    queue = _Queue()
+    stage = Stage(_notifier(sender), queue, lambda: 1.0)  # type: ignore[arg-type]
+    job = _job(NotifyJob(FILL, "phone").job("notify:filled:cid-1:phone"))
+    with caplog.at_level(logging.WARNING):
+        await stage.process(job)
+        await stage.process(job)
+        await stage.process(job)
+    assert queue.failed == [
+        ("NotifyError: destination phone: not delivered (HTTP 500)", True),
+        ("destination phone: refused (HTTP 400)", False),
+    ]
+    assert queue.completed == [1]
+    assert "refused for good, left dead" in caplog.text
+
+
+async def test_notices_disabled_make_no_jobs_and_a_full_outbox_drops() -> None:
+    off = Notices(enabled=False)
+    off.emit(FILL)
+    assert off.jobs(FILL) == []
+    metrics = Metrics(process_collectors=False)
+    on = Notices(enabled=True, capacity=1, metrics=metrics)
+    on.emit(FILL)
+    on.emit(FILL)  # the outbox holds one: the second is dropped, never blocking
+    labels = {"destination": "outbox", "kind": "order_filled", "outcome": "dropped"}
+    assert metrics.registry.get_sample_value("finagent_notifications_total", labels) == 1
+    assert [j.key for j in on.jobs(FILL)] == ["notify:filled:cid-1"]
+
+
+class _Broker:
+    def __init__(self, orders: list[object]) -> None:
+        self.orders = orders
+        self.by_id: dict[str, object] = {}
+
+    async def open_orders(self) -> list[object]:
+        return self.orders
+
+    async def order_by_client_id(self, cid: str) -> object | None:
+        return self.by_id.get(cid)
+
+
+class _EnqueueQueue:
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    async def enqueue(self, jobs: list[NewJob], *, parent_id: int | None = None) -> list[Job]:
+        self.keys += [j.key for j in jobs]
+        return []
+
+
+async def test_the_watch_notices_fills_exits_storms_and_a_reconciliation_failure() -> None:
+    from dataclasses import replace
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from finagent.domain.orders import BracketOrder, BrokerOrder, FillKind, OrderStatus, Side
+
+    o = BracketOrder("cid-1", "AAPL", Side.LONG, 10, Decimal("100"), Decimal("99"), Decimal("103"))
+    at = datetime(2026, 3, 2, 15, tzinfo=UTC)
+    filled = BrokerOrder(o, "b1", OrderStatus.FILLED, at, 10, Decimal("100"), at)
+    broker = _Broker([filled])
+    notices, queue, now = Notices(enabled=True), _EnqueueQueue(), [0.0]
+    watch = NotifyWatch(notices, queue, broker, lambda: now[0])  # type: ignore[arg-type]
+    await watch.poll_orders()
+    await watch.poll_orders()  # seen once
+    broker.orders = []
+    broker.by_id["cid-1"] = replace(filled, exit_price=Decimal("103"), exit_kind=FillKind.TARGET,
+                                    closed_at=at)  # fmt: skip
+    await watch.poll_orders()
+    for t in (1.0, 2.0, 3.0, 4.0, 5.0):
+        now[0] = t
+        watch.on_event(ActorRestarted("scanner", 1, 0.1))
+    watch.on_event(ActorExited("execution", ExitReason.ERROR, ReconciliationError("AAPL: 10 vs 0")))
+    notices._send.close()  # the outbox ends: drain returns
+    await watch.drain()
+    assert queue.keys == [
+        "notify:filled:cid-1", "notify:exited:cid-1", "notify:storm:scanner:4",
+        "notify:reconcile:5",
+    ]  # fmt: skip
+    assert NoticeKind.ORDER_EXITED.value == "order_exited"
+
+
+async def test_wait_delivered_gives_up_after_its_timeout() -> None:
+    t0 = trio.current_time()
+    assert await _notifier(_Sender()).wait_delivered(FILL, 0.05) is False
+    assert trio.current_time() - t0 >= 0.05
