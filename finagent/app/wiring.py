@@ -40,6 +40,7 @@ from finagent.domain.errors import BrokerError
 from finagent.domain.jobs import QueuePolicy
 from finagent.domain.scoring import ScoreWeights
 from finagent.services.db_watch import DatabaseWatch
+from finagent.services.counting import CountingQueue
 from finagent.services.dispatcher import Dispatcher
 from finagent.services.execution import Executor
 from finagent.services.persistence import JobWriter, PersistentJobQueue, WriteRequest
@@ -371,6 +372,8 @@ async def open_parts(
         # Leases guard against a hung worker: real seconds, so virtual ones at speed N.
         policy = QueuePolicy(qs.lease_s * speed, qs.max_attempts, qs.retry_base_s, qs.retry_max_s)
         q = await _open_queue(stack, s, options, store, policy, clock)
+        # Every enqueue (scheduler, halt's flatten, stage outputs) counted once, here.
+        q.queue = CountingQueue(q.queue, metrics.count_enqueued, clock.timestamp)
         broker = await _open_broker(stack, s, alpaca, market, clock)
         await _halt_if_history_lost(s, before, broker, metrics)
         switch = TradingSwitch()
