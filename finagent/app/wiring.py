@@ -39,8 +39,8 @@ from finagent.app.rules import plan_rules, risk_profile, scan_rules
 from finagent.domain.errors import BrokerError
 from finagent.domain.jobs import QueuePolicy
 from finagent.domain.scoring import ScoreWeights
-from finagent.services.db_watch import DatabaseWatch
 from finagent.services.counting import CountingQueue
+from finagent.services.db_watch import DatabaseWatch
 from finagent.services.dispatcher import Dispatcher
 from finagent.services.execution import Executor
 from finagent.services.persistence import JobWriter, PersistentJobQueue, WriteRequest
