@@ -319,7 +319,7 @@ def _handlers(
     s = settings
     executor = Executor(broker, clock, switch, metrics)
     gap = records.trail_gap if isinstance(records, QueueTrailRecords) else None
-    reporter = Reporter(broker, records, trail_gap=gap)
+    reporter = Reporter(broker, records, trail_gap=gap, metrics=metrics)
     # Every broker, the paper one too, is reconciled before execution sends anything.
     today = session_day(clock.now, s.exchange.timezone)
     execution = ReconcilingExecution(
