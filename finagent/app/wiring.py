@@ -43,6 +43,7 @@ from finagent.services.counting import CountingQueue
 from finagent.services.db_watch import DatabaseWatch
 from finagent.services.dispatcher import Dispatcher
 from finagent.services.execution import Executor
+from finagent.services.market_hours import MarketHours
 from finagent.services.persistence import JobWriter, PersistentJobQueue, WriteRequest
 from finagent.services.planner import Planner
 from finagent.services.reconciliation import ReconcilingExecution, session_day, trail_book
@@ -396,7 +397,8 @@ async def open_parts(
         parts = Parts(
             q.persistence, q.queue, q.records, dispatcher,
             dispatcher_actor(dispatcher, routes, q.queue, metrics), stages,
-            TradingWatch(switch, q.writer_records, q.queue, broker, clock, metrics=metrics),
+            TradingWatch(switch, q.writer_records, q.queue, broker, clock, metrics=metrics,
+                         market_hours=MarketHours(calendar)),
             scheduler, broker, market, clock, switch, executor, reporter, chaos, stats,
             random.Random(f"supervision:{s.sim.seed}").random, metrics,
             restart_allowance=10_000 if chaos is not None else 0,

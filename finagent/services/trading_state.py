@@ -3,7 +3,8 @@
 Owns the in-memory :class:`TradingSwitch` risk and execution read. Receives nothing. Polls the
 control row (``finagent halt`` / ``resume``) every ``poll_s``: a new state applies at once,
 and a flatten request becomes a ``flatten:halt:<n>`` job (idempotent by key). Every
-``account_s`` it reads the broker for fills and realized P&L (metrics). Restart: permanent.
+``account_s`` (10 s) it reads the broker for fills and exits (one log line each) and the
+realized P&L gauge. Restart: permanent.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import trio
 
 from actors import ReplyTo
 from finagent.domain.jobs import NewJob
-from finagent.domain.orders import OrderStatus
+from finagent.domain.orders import FillKind, OrderSide, OrderStatus
 from finagent.domain.risk import TradingState
 from finagent.ports.trading import (
     Control,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from finagent.ports.clock import Clock
     from finagent.ports.queue import JobQueue, StoreOp
     from finagent.ports.trading import TradingOp, TradingRecords
+    from finagent.services.market_hours import MarketHours
 
 __all__ = ["StoredScheduleCursor", "TradingSwitch", "TradingWatch", "WriterRecords"]
 
@@ -102,7 +104,8 @@ class TradingWatch:
         *,
         metrics: Metrics | None = None,
         poll_s: float = 1.0,
-        account_s: float = 60.0,
+        account_s: float = 10.0,
+        market_hours: MarketHours | None = None,
     ) -> None:
         self._switch = switch
         self._records = records
@@ -113,12 +116,14 @@ class TradingWatch:
         self._poll_s = poll_s
         self._account_s = account_s
         self._filled: set[str] = set()
+        self._market_hours = market_hours
 
     async def run(self, ctx: ActorContext[object]) -> None:
         """Poll until the supervisor asks to stop."""
         next_account = 0.0
         while not ctx.stopping.is_set():
             await self.poll()
+            self.show_market()
             ctx.started()  # the trading state is loaded (the first poll; later calls: no-op)
             now = trio.current_time()
             if now >= next_account:
@@ -159,17 +164,38 @@ class TradingWatch:
         self._switch.hold(reason)
         self._show_state()
 
+    def show_market(self) -> None:
+        """Set ``finagent_market_open`` from the calendar and the daemon's clock."""
+        if self._metrics is not None and self._market_hours is not None:
+            self._metrics.market_open.set(int(self._market_hours.is_open(self._clock.now())))
+
     def _show_state(self) -> None:
         if self._metrics is not None:
             self._metrics.trading_state.state(_METRIC_STATE[self._switch.state])
 
     async def follow_account(self) -> None:
-        """Count new fills and closes, and refresh the realized P&L gauge."""
+        """Log and count new fills and exits, and refresh the realized P&L gauge.
+
+        The broker's brackets fill and exit on their own; this poll (every ``account_s``) is
+        where the daemon learns of it, so the P&L gauge is updated in the same pass.
+        """
         account = await self._broker.account()
-        for order in await self._broker.open_orders():
-            if order.status is OrderStatus.FILLED and order.client_order_id not in self._filled:
-                self._filled.add(order.client_order_id)
+        working = {o.client_order_id: o for o in await self._broker.open_orders()}
+        for cid, order in working.items():
+            if order.status is OrderStatus.FILLED and cid not in self._filled:
+                self._filled.add(cid)
                 self._count(order.order.side.value, "filled")
+                o = order.order
+                log.info("fill %s %s %d @ %s %s", o.symbol, o.side, o.quantity,
+                         order.filled_price, cid)  # fmt: skip
+        for cid in sorted(self._filled - working.keys()):  # filled before, not working now
+            self._filled.discard(cid)  # forgotten once ended: the set holds open brackets only
+            ended = await self._broker.order_by_client_id(cid)
+            # a close (time stop, flatten) is logged by execution, which made it
+            if ended is not None and ended.exit_kind in (FillKind.STOP, FillKind.TARGET):
+                o, kind = ended.order, ended.exit_kind.value
+                log.info("exit %s %s %d @ %s %s (%s)", o.symbol, OrderSide.exiting(o.side),
+                         o.quantity, ended.exit_price, cid, kind)  # fmt: skip
         if self._metrics is not None:
             self._metrics.realized_pnl.set(float(account.day_pnl))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -135,3 +136,64 @@ async def test_a_delayed_job_lands_in_a_latency_bucket_and_its_wait_is_shown(wai
         "finagent_job_wait_seconds_sum", {"type": "flatten"}
     )
     assert wait_sum == wait_s
+
+
+async def test_the_watch_logs_each_fill_and_bracket_exit_and_follows_realized_pnl(caplog):
+    from dataclasses import replace
+    from datetime import UTC
+    from decimal import Decimal
+
+    from finagent.domain.market import Side
+    from finagent.domain.orders import BracketOrder, FillKind, OrderStatus
+    from tests.fakes import FakeClock
+
+    clock = FakeClock(datetime(2026, 3, 10, 15, 0, tzinfo=UTC))
+    broker = FakeBroker(clock)
+    metrics = Metrics(process_collectors=False)
+    watch = TradingWatch(TradingSwitch(), None, None, broker, clock, metrics=metrics)
+    caplog.set_level(logging.INFO, "finagent.services.trading_state")
+    for cid, symbol in (("c-abc", "ABC"), ("c-xyz", "XYZ")):
+        bracket = BracketOrder(cid, symbol, Side.LONG, 10, Decimal(10), Decimal(9), Decimal(12))
+        await broker.submit(bracket)
+        broker.fill_entry(cid, Decimal("10.00"))
+    await watch.follow_account()
+    await watch.follow_account()  # a fill is logged once
+    abc = broker.orders["c-abc"]
+    broker.orders["c-abc"] = replace(  # the broker's take-profit leg filled
+        abc, status=OrderStatus.CLOSED, exit_price=Decimal(12), exit_kind=FillKind.TARGET,
+        closed_at=clock.now(),
+    )  # fmt: skip
+    await broker.close("XYZ")  # execution's close: execution logs it, not the watch
+    await watch.follow_account()
+    assert [r.getMessage() for r in caplog.records] == [
+        "fill ABC long 10 @ 10.00 c-abc",
+        "fill XYZ long 10 @ 10.00 c-xyz",
+        "exit ABC sell 10 @ 12 c-abc (target)",
+    ]
+    assert metrics.registry.get_sample_value("finagent_realized_pnl") == float(
+        (await broker.account()).day_pnl
+    )
+
+
+@pytest.mark.parametrize(
+    ("when", "is_open"),
+    [
+        (datetime(2026, 11, 28, 11, 0, tzinfo=NY), 0),  # a Saturday
+        (datetime(2026, 11, 25, 9, 29, tzinfo=NY), 0),  # a minute before the open
+        (datetime(2026, 11, 25, 9, 30, tzinfo=NY), 1),  # the open
+        (datetime(2026, 11, 25, 15, 59, tzinfo=NY), 1),
+        (datetime(2026, 11, 25, 16, 0, tzinfo=NY), 0),  # the close
+        (datetime(2026, 11, 27, 13, 30, tzinfo=NY), 0),  # after the early close (13:00)
+    ],
+)
+def test_market_open_follows_the_calendar_and_the_daemons_clock(when, is_open):
+    from finagent.services.market_hours import MarketHours
+
+    metrics = Metrics(process_collectors=False)
+    clock = VirtualClock(when)
+    hours = MarketHours(XcalsExchangeCalendar("XNYS"))
+    watch = TradingWatch(TradingSwitch(), None, None, None, clock, metrics=metrics,
+                         market_hours=hours)  # fmt: skip
+    watch.show_market()
+    assert metrics.registry.get_sample_value("finagent_market_open") == is_open
+    assert hours.is_open(when) == bool(is_open)  # the second call uses the day's cached sessions
