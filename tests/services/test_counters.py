@@ -186,7 +186,7 @@ async def test_the_watch_logs_each_fill_and_bracket_exit_and_follows_realized_pn
         (datetime(2026, 11, 27, 13, 30, tzinfo=NY), 0),  # after the early close (13:00)
     ],
 )
-def test_market_open_follows_the_calendar_and_the_daemons_clock(when, is_open):
+async def test_market_open_follows_the_calendar_and_the_daemons_clock(when, is_open):
     from finagent.services.market_hours import MarketHours
 
     metrics = Metrics(process_collectors=False)
