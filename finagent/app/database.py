@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from finagent.domain.jobs import QueueStats
 
 __all__ = [
+    "daemon_now",
     "latest_report_date",
     "list_jobs",
     "purge_done",
@@ -33,6 +34,16 @@ __all__ = [
 
 #: requeue this many jobs per transaction, so the daemon's writer is never held up for long
 _CHUNK = 500
+
+
+def daemon_now(path: Path, wall: float) -> float:
+    """The daemon's clock at wall time ``wall``: its anchored timeline, else ``wall``.
+
+    A simulated run's jobs carry virtual times; measuring their age against the wall clock
+    made ``queue stats`` report a day's gap (98,641 s) between the timelines.
+    """
+    anchor = state.read_anchor(path)
+    return wall if anchor is None else anchor.virtual(wall)
 
 
 def queue_stats(path: Path, now: float) -> QueueStats:

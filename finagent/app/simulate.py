@@ -107,8 +107,6 @@ async def _simulate(
         stop.set()
     if progress:
         print(file=sys.stderr)
-    ids = [o["client_order_id"] for o in report["orders"]]
-    symbols = [o["symbol"] for o in report["orders"]]
     samples = parts.stats.samples
     gaps = getattr(parts.market, "gaps", None)  # the replay feed's data gaps (backtests)
     if gaps:
@@ -117,7 +115,7 @@ async def _simulate(
         seed=settings.sim.seed,
         symbols=settings.sim.symbols,
         lost_jobs=sum(1 for t in trail if t.status != "done"),
-        duplicate_orders=(len(ids) - len(set(ids))) + (len(symbols) - len(set(symbols))),
+        # duplicate_orders: the report's, counted from the paper broker's orders table
         restarts=sum(observer.restarts.values()),
         restarts_by_actor=dict(sorted(observer.restarts.items())),
         crashes_injected=parts.chaos.crashes if parts.chaos else 0,

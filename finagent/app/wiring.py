@@ -45,9 +45,11 @@ from finagent.domain.errors import BrokerError
 from finagent.domain.jobs import QueuePolicy
 from finagent.domain.notify import Notice
 from finagent.domain.scoring import ScoreWeights
+from finagent.services.counting import CountingQueue
 from finagent.services.db_watch import DatabaseWatch
 from finagent.services.dispatcher import Dispatcher
 from finagent.services.execution import Executor
+from finagent.services.market_hours import MarketHours
 from finagent.services.persistence import JobWriter, PersistentJobQueue, WriteRequest
 from finagent.services.planner import Planner
 from finagent.services.reconciliation import ReconcilingExecution, session_day, trail_book
@@ -354,7 +356,7 @@ def _handlers(
     s = settings
     executor = Executor(broker, clock, switch, metrics, notices=notices)
     gap = records.trail_gap if isinstance(records, QueueTrailRecords) else None
-    reporter = Reporter(broker, records, trail_gap=gap, notices=notices)
+    reporter = Reporter(broker, records, trail_gap=gap, notices=notices, metrics=metrics)
     # Every broker, the paper one too, is reconciled before execution sends anything.
     today = session_day(clock.now, s.exchange.timezone)
     execution = ReconcilingExecution(
@@ -416,6 +418,8 @@ async def open_parts(
         # Leases guard against a hung worker: real seconds, so virtual ones at speed N.
         policy = QueuePolicy(qs.lease_s * speed, qs.max_attempts, qs.retry_base_s, qs.retry_max_s)
         q = await _open_queue(stack, s, options, store, policy, clock)
+        # Every enqueue (scheduler, halt's flatten, stage outputs) counted once, here.
+        q.queue = CountingQueue(q.queue, metrics.count_enqueued, clock.timestamp)
         broker = await _open_broker(stack, s, alpaca, market, clock)
         await _halt_if_history_lost(s, before, broker, metrics)
         switch = TradingSwitch()
@@ -454,7 +458,7 @@ async def open_parts(
             dispatcher_actor(dispatcher, routes, q.queue, metrics), stages,
             TradingWatch(
                 switch, q.writer_records, q.queue, broker, clock, metrics=metrics,
-                acks=q.writer_records, notices=notify.notices,
+                acks=q.writer_records, notices=notify.notices, market_hours=MarketHours(calendar),
             ),
             scheduler, broker, market, clock, switch, executor, reporter, chaos, stats,
             random.Random(f"supervision:{s.sim.seed}").random, metrics,

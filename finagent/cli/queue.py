@@ -77,7 +77,8 @@ def _print_json(data: object) -> None:
 def stats(*, db: DbOpt = None, config: ConfigOpt = None, json: JsonOpt = False) -> None:
     """Counts by type and status, and the age of the oldest due pending job."""
     with one_line_errors(StorageError):
-        result = database.queue_stats(_db(db, config), time.time())
+        path = _db(db, config)
+        result = database.queue_stats(path, database.daemon_now(path, time.time()))
     rows = [
         {"type": t, "status": s.value, "count": n} for (t, s), n in sorted(result.counts.items())
     ]

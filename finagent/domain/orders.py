@@ -17,6 +17,7 @@ from finagent.domain.market import Side
 from finagent.domain.money import ZERO
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
     from decimal import Decimal
 
@@ -34,7 +35,9 @@ __all__ = [
     "OrderStatus",
     "Position",
     "bracket_for",
+    "client_id_prefix",
     "client_order_id",
+    "duplicate_orders",
 ]
 
 MAX_CLIENT_ORDER_ID = 48
@@ -81,6 +84,28 @@ class FillKind(StrEnum):
     STOP = "stop"
     TARGET = "target"
     CLOSE = "close"
+
+
+def client_id_prefix(key_prefix: str) -> str:
+    """What every client id made from keys starting with ``key_prefix`` starts with.
+
+    ``client_order_id`` keeps a key's safe characters in front (also when it shortens it), so
+    the prefix of ``execute:2026-03-02:`` keys is ``execute_2026-03-02_``.
+    """
+    return _UNSAFE.sub("_", key_prefix)
+
+
+def duplicate_orders(orders: Sequence[BrokerOrder], prefix: str) -> int:
+    """Orders beyond the first per symbol among the broker's orders whose client id has
+    ``prefix`` (one session's): a symbol submitted under a second client id, or one client
+    id listed twice, each count once."""
+    ours = [o for o in orders if o.client_order_id.startswith(prefix)]
+    ids = {o.client_order_id for o in ours}
+    by_symbol: dict[str, set[str]] = {}
+    for o in ours:
+        by_symbol.setdefault(o.symbol, set()).add(o.client_order_id)
+    resent = sum(len(cids) - 1 for cids in by_symbol.values())
+    return (len(ours) - len(ids)) + resent
 
 
 def client_order_id(key: str) -> str:

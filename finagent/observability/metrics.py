@@ -7,7 +7,7 @@ contract: dashboards, alert rules and scripts in ``monitoring/`` use them as wri
 Hot paths touch a family directly, which is a dict lookup and a locked add::
 
     metrics.jobs_completed.labels(job.type).inc()
-    metrics.job_latency.labels(job.type).observe(now - job.created_at)
+    metrics.job_latency.labels(job.type).observe(now - job.run_at)
 """
 
 from __future__ import annotations
@@ -36,14 +36,19 @@ __all__ = [
     "COMMIT_BATCH_BUCKETS",
     "COMMIT_SECONDS_BUCKETS",
     "JOB_LATENCY_BUCKETS",
+    "JOB_WAIT_BUCKETS",
     "SCAN_SECONDS_BUCKETS",
     "TRADING_STATES",
     "Metrics",
 ]
 
-# enqueue → completion spans a hop through several actors: 5 ms .. 5 min.
+# due → completion spans a hop through several actors: 5 ms .. 5 min.
 JOB_LATENCY_BUCKETS: Final = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+)  # fmt: skip
+# creation → due: 0 for most jobs, ~35 min for a plan (the opening range), hours for a time stop.
+JOB_WAIT_BUCKETS: Final = (
+    1.0, 10.0, 60.0, 300.0, 900.0, 1800.0, 2700.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0,
 )  # fmt: skip
 # A group commit in WAL mode with synchronous=NORMAL: tens of µs up to a few ms.
 COMMIT_SECONDS_BUCKETS: Final = (
@@ -81,16 +86,26 @@ class Metrics:
         self.build_info = Info("finagent_build", "finagent version running.", registry=r)
         self.build_info.info({"version": version})
 
-        # Jobs: counters by type, latency from enqueue to completion.
+        # Jobs: counters by type, latency from due time to completion, the wait before it.
         self.job_latency = Histogram(
             "finagent_job_latency_seconds",
-            "Seconds from enqueue to completion, by job type.",
+            "Seconds from when a job fell due (run_at) to its completion, by job type.",
             ["type"],
             buckets=JOB_LATENCY_BUCKETS,
             registry=r,
         )
+        self.job_wait = Histogram(
+            "finagent_job_wait_seconds",
+            "Seconds from a completed job's creation to when it fell due (its delay), by type.",
+            ["type"],
+            buckets=JOB_WAIT_BUCKETS,
+            registry=r,
+        )
         self.jobs_enqueued = Counter(
-            "finagent_jobs_enqueued_total", "Jobs enqueued, by type.", ["type"], registry=r
+            "finagent_jobs_enqueued_total",
+            "New jobs stored (not idempotent re-enqueues of a known key), by type.",
+            ["type"],
+            registry=r,
         )
         self.jobs_completed = Counter(
             "finagent_jobs_completed_total", "Jobs completed, by type.", ["type"], registry=r
@@ -180,6 +195,16 @@ class Metrics:
             states=list(TRADING_STATES),
             registry=r,
         )
+        self.market_open = Gauge(
+            "finagent_market_open",
+            "1 while the exchange's regular session is open (calendar and daemon clock), else 0.",
+            registry=r,
+        )
+        self.duplicate_orders = Gauge(
+            "finagent_duplicate_orders",
+            "Duplicate orders the broker holds for the last reported session (its own records).",
+            registry=r,
+        )
         # Storage faults (the writer holds and retries; trading is degraded meanwhile).
         self.store_degraded = Gauge(
             "finagent_store_degraded",
@@ -219,6 +244,10 @@ class Metrics:
         )
         for direction in ("forward", "backward"):  # exposed at 0, so increase() sees the first
             self.clock_steps.labels(direction)
+
+    def count_enqueued(self, job_type: str) -> None:
+        """Count one new job of ``job_type`` (``finagent_jobs_enqueued_total``)."""
+        self.jobs_enqueued.labels(job_type).inc()
 
     def count_clock_step(self, step_s: float) -> None:
         """Count one wall-clock step of ``step_s`` seconds (negative: backward)."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from datetime import datetime
 
     from finagent.domain.orders import Account, BracketOrder, BrokerOrder, CloseResult, Position
 
@@ -43,6 +44,14 @@ class OrderEntry(Protocol):
 
     async def open_orders(self) -> Sequence[BrokerOrder]:
         """Orders still working: pending entries and filled brackets whose exits are live."""
+        ...
+
+    async def orders_since(self, since: datetime) -> Sequence[BrokerOrder]:
+        """Every order submitted at or after ``since``, whatever its status: the broker's record.
+
+        What the daily report counts duplicate orders from: an order resent under another
+        client id is in this list even though finagent never looks it up by that id.
+        """
         ...
 
 

@@ -32,13 +32,14 @@ if TYPE_CHECKING:
 
     from finagent.domain.job_types import JobPayload
     from finagent.domain.jobs import Job, NewJob
+    from finagent.domain.orders import CloseResult
     from finagent.observability import Metrics
     from finagent.ports.broker import Broker
     from finagent.ports.clock import Clock
     from finagent.services.notifier import Notices
     from finagent.services.trading_state import TradingSwitch
 
-__all__ = ["Executor"]
+__all__ = ["Executor", "log_close"]
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +144,9 @@ class Executor:
                 raise
             sent = known
         log.info(
-            "sent %s: %s %d %s entry %s stop %s target %s",
-            cid, order.side, order.quantity, order.symbol, order.entry, order.stop_loss,
-            order.take_profit,
+            "submit %s %s %d @ %s (stop %s, target %s) %s",
+            order.symbol, order.side, order.quantity, order.entry, order.stop_loss,
+            order.take_profit, cid,
         )  # fmt: skip
         self._count(order.side.value, "submitted")
         return sent
@@ -156,18 +157,24 @@ class Executor:
             order = await self._broker.order_by_client_id(cid)
             if order is not None and order.status.is_open:
                 result = await self._broker.close(order.symbol)
-                log.info("time stop %s: closed %s (ok=%s)", cid, order.symbol, result.ok)
+                log_close("time stop", result, cid)
                 self._count(order.order.side.value, "time_stop")
             return
         # The scheduled sweep: no new positions this late, cancel every working entry.
         for order in await self._broker.open_orders():
             if order.status is OrderStatus.PENDING:
                 await self._broker.cancel(order.client_order_id)
-                log.info("time stop: canceled working entry %s", order.client_order_id)
+                o = order.order
+                log.info(
+                    "cancel %s %s %d @ %s %s (time stop: no new entries this late)",
+                    o.symbol, o.side, o.quantity, o.entry, o.client_order_id,
+                )  # fmt: skip
                 self._count(order.order.side.value, "canceled")
 
     async def _flatten(self, job: Job) -> None:
         results = await self._broker.close_all()
+        for result in results:
+            log_close("flatten", result, job.key)
         closed = [r.symbol for r in results if r.ok]
         log.info(
             "flatten (%s): closed %d symbol(s)", job.key, len(closed), extra={"closed": closed}
@@ -186,3 +193,17 @@ def _refusals(key: str, d: ExecuteJob) -> list[Notice]:
         if r.code is RejectCode.DAILY_LOSS:
             out.append(Notice.loss_limit(d.session.date.isoformat(), r.detail))
     return out
+
+
+def log_close(why: str, result: CloseResult, ref: str) -> None:
+    """One line for a close: the exit fill (symbol, side, qty, price, client id) or why not."""
+    fill = result.fill
+    if fill is not None:
+        log.info(
+            "exit %s %s %d @ %s %s (%s)",
+            fill.symbol, fill.side, fill.quantity, fill.price, fill.client_order_id, why,
+        )  # fmt: skip
+    elif result.ok:
+        log.info("%s %s: no position to close (%s)", why, result.symbol, ref)
+    else:
+        log.warning("%s %s: close failed: %s (%s)", why, result.symbol, result.error, ref)

@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any, final
 
 from finagent.domain.job_types import ReportJob, payload_as
 from finagent.domain.notify import Notice
-from finagent.domain.orders import BrokerOrder, Fill, FillKind, OrderSide, client_order_id
+from finagent.domain.orders import (
+    BrokerOrder,
+    Fill,
+    FillKind,
+    OrderSide,
+    client_id_prefix,
+    client_order_id,
+    duplicate_orders,
+)
 from finagent.domain.pnl import round_trips
 from finagent.domain.report import summarize
 
@@ -23,6 +32,7 @@ if TYPE_CHECKING:
     from finagent.domain.job_types import JobPayload
     from finagent.domain.jobs import Job, NewJob
     from finagent.domain.orders import Position
+    from finagent.observability import Metrics
     from finagent.ports.broker import Broker
     from finagent.ports.trading import JobTrail, TradingRecords
     from finagent.services.notifier import Notices
@@ -86,10 +96,13 @@ def build_report(
     trail: Sequence[JobTrail],
     orders: Sequence[BrokerOrder],
     positions: Sequence[Position],
+    *,
+    own_key: str | None = None,
 ) -> dict[str, Any]:
-    """The daily report: candidates, plans, decisions, orders, fills and P&L of a session."""
-    from datetime import date
+    """The daily report: candidates, plans, decisions, orders, fills and P&L of a session.
 
+    ``own_key`` is the report job building it: running now, it is counted as done.
+    """
     candidates = [c["symbol"] for c in _payload(trail, "score").get("candidates", [])]
     scores = _payload(trail, "plan").get("scores", [])
     risk = _payload(trail, "risk")
@@ -102,7 +115,7 @@ def build_report(
         (f for o in orders for f in fills_of(o)), key=lambda f: (f.at, f.client_order_id)
     )
     summary = summarize(date.fromisoformat(session_date), round_trips(fills))
-    statuses = Counter(t.status for t in trail)
+    statuses = Counter("done" if t.key == own_key else t.status for t in trail)
     return {
         "date": session_date,
         "candidates": len(candidates),
@@ -140,10 +153,12 @@ class Reporter:
         *,
         trail_gap: Callable[[str], str | None] | None = None,
         notices: Notices | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._notices = notices
         self._broker = broker
         self._records = records
+        self._metrics = metrics
         self._trail_gap = trail_gap  # day -> why its job trail is incomplete (Redis lost it)
 
     async def start(self) -> None:
@@ -152,22 +167,27 @@ class Reporter:
     async def handle(self, job: Job, payload: JobPayload) -> Sequence[NewJob]:
         """Report the job's session."""
         day = payload_as(payload, ReportJob).session.date.isoformat()
-        report = await self.report(day)
+        report = await self.report(day, own_key=job.key)
         if "incomplete" in report:  # never an empty day passed off as a quiet one
-            log.error(
-                "daily report %s is incomplete: %s", day, report["incomplete"],
-                extra={"report": report},
-            )  # fmt: skip
+            log.error("daily report %s is incomplete: %s", day, report["incomplete"])
+            log.debug("daily report %s: %s", day, report)
             return []
+        top = ",".join(report["candidate_symbols"][:3]) or "-"
         log.info(
-            "daily report %s: %d candidate(s), %d plan(s), %d approved, %d order(s), P&L %s",
-            day, report["candidates"], report["plans"], report["approved"],
-            len(report["orders"]), report["pnl"], extra={"report": report},
+            "daily report %s: %d candidate(s) (top %s), %d plan(s), %d approved,"
+            " %d order(s), %d fill(s), %d duplicate(s), P&L %s",
+            day, report["candidates"], top, report["plans"], report["approved"],
+            len(report["orders"]), report["fills"], report["duplicate_orders"], report["pnl"],
         )  # fmt: skip
+        log.debug("daily report %s: %s", day, report)  # the whole report: details at DEBUG
         return [] if self._notices is None else self._notices.jobs(_report_notice(report))
 
-    async def report(self, day: str) -> dict[str, Any]:
-        """Build and store the report of session ``day`` (ISO date)."""
+    async def report(self, day: str, *, own_key: str | None = None) -> dict[str, Any]:
+        """Build and store the report of session ``day`` (ISO date).
+
+        Duplicate orders are counted from the broker's own list of the day's orders, not
+        from the orders finagent looked up by its ids: a resend under another id shows there.
+        """
         trail = await self._records.session_jobs(day)
         orders: list[BrokerOrder] = []
         for t in trail:
@@ -175,7 +195,12 @@ class Reporter:
                 found = await self._broker.order_by_client_id(client_order_id(t.key))
                 if found is not None:
                     orders.append(found)
-        report = build_report(day, trail, orders, await self._broker.positions())
+        report = build_report(day, trail, orders, await self._broker.positions(), own_key=own_key)
+        since = datetime.combine(date.fromisoformat(day), time(0), UTC)  # before NY's midnight
+        listed = await self._broker.orders_since(since)
+        report["duplicate_orders"] = duplicate_orders(listed, client_id_prefix(f"execute:{day}:"))
+        if self._metrics is not None:
+            self._metrics.duplicate_orders.set(report["duplicate_orders"])
         if self._trail_gap is not None and (gap := self._trail_gap(day)) is not None:
             report["incomplete"] = gap
         await self._records.put_report(day, report)

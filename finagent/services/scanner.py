@@ -100,11 +100,14 @@ class Scanner:
         if self._metrics is not None:
             self._metrics.scan_duration.observe(time.perf_counter() - started)
             self._metrics.scan_candidates.set(len(found))
+        symbols = [c.symbol for c in found]
+        top = ",".join(symbols[:3]) or "-"
         log.info(
-            "scan %s: %d candidate(s) as of %s",
+            "scan %s: %d candidate(s) as of %s (top %s)",
             session.date,
             len(found),
             at.isoformat(),
-            extra={"candidates": [c.symbol for c in found]},
+            top,
         )
+        log.debug("scan %s candidates: %s", session.date, " ".join(symbols))
         return [ScoreJob(session, tuple(found)).job(stage_key("score", session))]

@@ -171,9 +171,11 @@ class Stage:
         m = self._metrics
         if m is not None:
             m.jobs_completed.labels(job.type).inc()
-            m.job_latency.labels(job.type).observe(max(0.0, self._now() - job.created_at))
-            for out in outputs:
-                m.jobs_enqueued.labels(out.type).inc()
+            # From when the job fell due, not from its creation: a plan waits ~35 min for the
+            # opening range by design, and that wait is not the daemon being slow.
+            m.job_latency.labels(job.type).observe(max(0.0, self._now() - job.run_at))
+            m.job_wait.labels(job.type).observe(max(0.0, job.run_at - job.created_at))
+            # Outputs are counted as enqueued by the queue every enqueue passes (CountingQueue).
 
     async def _fail(self, job: Job, owner: str, error: str, *, retryable: bool) -> None:
         try:

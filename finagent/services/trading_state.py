@@ -4,8 +4,8 @@ Owns the in-memory :class:`TradingSwitch` risk and execution read. Receives noth
 control row (``finagent halt`` / ``resume``) every ``poll_s``: a new state applies at once,
 and a flatten request becomes a ``flatten:halt:<n>`` job (idempotent by key). Each change of
 the row (and the first poll) is acknowledged with an ``Applied`` record, so the command that
-asked can tell the daemon obeyed. Every
-``account_s`` it reads the broker for fills and realized P&L (metrics). Restart: permanent.
+asked can tell the daemon obeyed. Every ``account_s`` (10 s) it reads the broker for fills
+and exits (one log line each) and the realized P&L gauge. Restart: permanent.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from actors import ReplyTo
 from finagent.domain.errors import StorageError
 from finagent.domain.jobs import NewJob
 from finagent.domain.notify import Notice
-from finagent.domain.orders import OrderStatus
+from finagent.domain.orders import FillKind, OrderSide, OrderStatus
 from finagent.domain.risk import TradingState
 from finagent.ports.trading import (
     Applied,
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from finagent.ports.clock import Clock
     from finagent.ports.queue import JobQueue, StoreOp
     from finagent.ports.trading import AppliedRecords, TradingOp, TradingRecords
+    from finagent.services.market_hours import MarketHours
     from finagent.services.notifier import Notices
 
 __all__ = ["StoredScheduleCursor", "TradingSwitch", "TradingWatch", "WriterRecords"]
@@ -111,10 +112,11 @@ class TradingWatch:
         *,
         metrics: Metrics | None = None,
         poll_s: float = 1.0,
-        account_s: float = 60.0,
+        account_s: float = 10.0,
         acks: AppliedRecords | None = None,
         wall: Callable[[], float] = time.time,
         notices: Notices | None = None,
+        market_hours: MarketHours | None = None,
     ) -> None:
         self._notices = notices
         self._switch = switch
@@ -129,12 +131,14 @@ class TradingWatch:
         self._acks = acks
         self._wall = wall  # the operator's clock (not the sim's): when the change was applied
         self._acked: tuple[float, int, str, str | None] | None = None
+        self._market_hours = market_hours
 
     async def run(self, ctx: ActorContext[object]) -> None:
         """Poll until the supervisor asks to stop."""
         next_account = 0.0
         while not ctx.stopping.is_set():
             await self.poll()
+            self.show_market()
             ctx.started()  # the trading state is loaded (the first poll; later calls: no-op)
             now = trio.current_time()
             if now >= next_account:
@@ -204,20 +208,38 @@ class TradingWatch:
         if self._notices is not None and before is not after:
             self._notices.emit(Notice.trading_state(key, before, after, why))
 
+    def show_market(self) -> None:
+        """Set ``finagent_market_open`` from the calendar and the daemon's clock."""
+        if self._metrics is not None and self._market_hours is not None:
+            self._metrics.market_open.set(int(self._market_hours.is_open(self._clock.now())))
+
     def _show_state(self) -> None:
         if self._metrics is not None:
             self._metrics.trading_state.state(_METRIC_STATE[self._switch.state])
 
     async def follow_account(self) -> None:
-        """Count new fills and closes, and refresh the realized P&L gauge."""
+        """Log and count new fills and exits, and refresh the realized P&L gauge.
+
+        The broker's brackets fill and exit on their own; this poll (every ``account_s``) is
+        where the daemon learns of it, so the P&L gauge is updated in the same pass.
+        """
         account = await self._broker.account()
-        listed = await self._broker.open_orders()
-        for order in listed:
-            if order.status is OrderStatus.FILLED and order.client_order_id not in self._filled:
-                self._filled.add(order.client_order_id)
+        working = {o.client_order_id: o for o in await self._broker.open_orders()}
+        for cid, order in working.items():
+            if order.status is OrderStatus.FILLED and cid not in self._filled:
+                self._filled.add(cid)
                 self._count(order.order.side.value, "filled")
-        # An order off the open list never comes back: forget it, or the set grows every session.
-        self._filled.intersection_update(o.client_order_id for o in listed)
+                o = order.order
+                log.info("fill %s %s %d @ %s %s", o.symbol, o.side, o.quantity,
+                         order.filled_price, cid)  # fmt: skip
+        for cid in sorted(self._filled - working.keys()):  # filled before, not working now
+            self._filled.discard(cid)  # forgotten once ended: the set holds open brackets only
+            ended = await self._broker.order_by_client_id(cid)
+            # a close (time stop, flatten) is logged by execution, which made it
+            if ended is not None and ended.exit_kind in (FillKind.STOP, FillKind.TARGET):
+                o, kind = ended.order, ended.exit_kind.value
+                log.info("exit %s %s %d @ %s %s (%s)", o.symbol, OrderSide.exiting(o.side),
+                         o.quantity, ended.exit_price, cid, kind)  # fmt: skip
         if self._metrics is not None:
             self._metrics.realized_pnl.set(float(account.day_pnl))
 

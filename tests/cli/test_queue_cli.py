@@ -151,3 +151,21 @@ def test_a_fresh_file_has_no_schema_for_readers(tmp_path: Path, capsys) -> None:
     path.touch()
     code, _, err = run(["stats", "--db", str(path)], capsys)
     assert code == 2 and "start the daemon once" in err
+
+
+def test_stats_measures_the_oldest_pending_age_on_the_daemons_sim_timeline(
+    tmp_path: Path, capsys
+) -> None:
+    from finagent.adapters.sqlite.state import SimAnchor, SqliteTradingStore
+
+    path = tmp_path / "sim.db"
+    wall = time.time()
+    sim_start = wall - 3 * 86400  # the sim replays a session three days back, at 10x
+    store = SqliteTradingStore.open(path)
+    store.anchor(SimAnchor(wall - 60, sim_start, 10.0))  # anchored a wall minute ago
+    virtual_now = sim_start + 60 * 10.0
+    store.apply([Enqueue([NewJob("scan", "k")])], virtual_now - 100, POLICY)  # due 100 s ago
+    store.close()
+    code, out, _ = run(["stats", "--db", str(path), "--json"], capsys)
+    age = json.loads(out)["oldest_pending_age_s"]
+    assert code == 0 and 100 <= age < 100 + 60  # not three days: the daemon's clock, not wall

@@ -153,7 +153,10 @@ def test_sigkill_three_times_mid_session_loses_and_doubles_nothing(tmp_path: Pat
     assert len({o[1] for o in orders}) == len(orders)  # one order per symbol and session
     assert [o for o in orders if o[2] in ("pending", "filled")] == []  # flat after the close
 
-    report = reported["report"]
+    assert " 0 duplicate(s)" in reported["message"]  # the one short report line
+    ((stored,),) = _read(db, "SELECT report FROM daily_reports")  # the whole report
+    report = json.loads(stored)
+    assert report["duplicate_orders"] == 0
     report_ids = [o["client_order_id"] for o in report["orders"]]
     assert sorted(report_ids) == sorted(set(report_ids)) == sorted(approved)
     assert report["open_positions"] == []

@@ -160,6 +160,9 @@ class FakeBroker:
     async def open_orders(self) -> Sequence[BrokerOrder]:
         return [o for o in self.orders.values() if o.status.is_open]
 
+    async def orders_since(self, since: datetime) -> Sequence[BrokerOrder]:
+        return [o for o in self.orders.values() if o.submitted_at >= since]
+
     # ---- AccountView -----------------------------------------------------------------------
     async def positions(self) -> Sequence[Position]:
         book = positions_from(self.fills)

@@ -155,3 +155,40 @@ async def test_a_time_stop_closes_an_open_order_and_counts_it() -> None:
     assert broker.closed == ["ABC"]
     assert broker.orders[cid].status is OrderStatus.CLOSED
     assert _orders(metrics, "long", "time_stop") == 1
+
+
+async def test_one_info_line_per_submit_cancel_and_exit_with_symbol_side_qty_price_and_id(
+    caplog,
+) -> None:
+    from dataclasses import replace
+
+    from finagent.domain.job_types import FlattenJob
+    from finagent.domain.orders import CloseResult
+    from finagent.services.execution import log_close
+
+    clock = FakeClock(OPEN + timedelta(minutes=6))
+    broker = FakeBroker(clock)
+    executor = Executor(broker, clock, TradingSwitch())
+    caplog.set_level(logging.INFO, "finagent.services.execution")
+    for symbol in ("ABC", "XYZ"):
+        await executor.handle(*_execute(symbol))
+    abc, xyz = broker.orders
+    broker.fill_entry(xyz, Decimal("10.05"))
+    broker.prices["XYZ"] = Decimal("10.40")
+    clock.set(TIME_STOP_AT)
+    await executor.handle(_job("time_stop", "time_stop:sweep"), TimeStopJob(SESSION))
+    await executor.handle(_job("flatten", "flatten:x"), FlattenJob())
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert lines[:4] == [
+        f"submit ABC long 100 @ 10.00 (stop 9.50, target 11.00) {abc}",
+        f"submit XYZ long 100 @ 10.00 (stop 9.50, target 11.00) {xyz}",
+        f"cancel ABC long 100 @ 10.00 {abc} (time stop: no new entries this late)",
+        f"exit XYZ sell 100 @ 10.40 {xyz} (flatten)",
+    ]
+    caplog.clear()
+    log_close("flatten", CloseResult("ABC", ok=True), "flatten:y")
+    log_close("flatten", replace(CloseResult("ABC", ok=False), error="refused"), "flatten:y")
+    assert [r.getMessage() for r in caplog.records] == [
+        "flatten ABC: no position to close (flatten:y)",
+        "flatten ABC: close failed: refused (flatten:y)",
+    ]

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 
-from finagent.domain.job_types import PlanJob, RiskJob, decode_payload
+from finagent.adapters.sim.paper_broker import open_paper_broker
+from finagent.domain.job_types import PlanJob, ReportJob, RiskJob, decode_payload
 from finagent.domain.jobs import Job, JobStatus
-from finagent.domain.orders import bracket_for, client_order_id
+from finagent.domain.orders import (
+    BrokerOrder,
+    OrderStatus,
+    bracket_for,
+    client_id_prefix,
+    client_order_id,
+    duplicate_orders,
+)
 from finagent.domain.pipeline import stage_key
 from finagent.domain.planning import PlanRules
+from finagent.observability import Metrics
 from finagent.ports.trading import Control, JobTrail
 from finagent.services.planner import Planner
 from finagent.services.reporter import Reporter
@@ -66,3 +77,54 @@ async def test_an_approved_entry_the_broker_has_no_order_for_is_left_out_of_the_
     assert [o["client_order_id"] for o in report["orders"]] == [client_order_id(sent_key)]
     assert report["approved"] == 2
     assert records.reports[day] == report
+
+
+async def test_an_order_resent_under_a_second_id_is_counted_from_the_brokers_records(
+    tmp_path, caplog
+) -> None:
+    day = SESSION.date.isoformat()
+    clock = FakeClock(datetime(2026, 3, 10, 15, 0, tzinfo=UTC))
+    plan = long_plan()
+    key = f"execute:{day}:ABC"
+    trail = [
+        JobTrail("execute", key, "done", 1, {"approved": True}, 0.0, 0.0, 1.0, None),
+        JobTrail("report", f"report:{day}", "running", 1, {}, 0.0, 0.0, None, None),
+    ]
+    records = _Records(trail)
+    metrics = Metrics(process_collectors=False)
+    caplog.set_level(logging.INFO, "finagent.services.reporter")
+    async with open_paper_broker(tmp_path / "paper.db", FakeMarket(["ABC"]), clock) as broker:
+        await broker.submit(bracket_for(plan, 10, key))
+        await broker.submit(bracket_for(plan, 10, key))  # the same id again: one order
+        await broker.submit(bracket_for(plan, 10, f"{key}:resent"))  # a second id: a duplicate
+        await broker.submit(bracket_for(plan, 10, "execute:2026-03-09:ABC"))  # another session
+        reporter = Reporter(broker, records, metrics=metrics)
+        await reporter.handle(_job("report", f"report:{day}"), ReportJob(SESSION))
+    report = records.reports[day]
+    assert len(report["orders"]) == 1  # the report's lookups by its own ids never see the resend
+    assert report["duplicate_orders"] == 1
+    assert metrics.registry.get_sample_value("finagent_duplicate_orders") == 1
+    assert report["jobs"] == {"done": 2}  # the report job building it is not "running"
+    (line,) = [r for r in caplog.records if r.levelno == logging.INFO]
+    assert line.getMessage() == (
+        f"daily report {day}: 0 candidate(s) (top -), 0 plan(s), 1 approved, 1 order(s),"
+        " 0 fill(s), 1 duplicate(s), P&L 0.00"
+    )
+
+
+def test_duplicates_are_a_second_client_id_per_symbol_or_one_id_listed_twice() -> None:
+    clock = FakeClock(datetime(2026, 3, 10, 15, 0, tzinfo=UTC))
+    plan = long_plan()
+
+    def order(cid: str, symbol: str = "ABC") -> BrokerOrder:
+        bracket = replace(bracket_for(plan, 10, cid), symbol=symbol)
+        return BrokerOrder(bracket, cid, OrderStatus.PENDING, clock.now())
+
+    prefix = client_id_prefix("execute:2026-03-10:")
+    assert prefix == "execute_2026-03-10_"
+    a, b = order("execute_2026-03-10_ABC"), order("execute_2026-03-10_ABC_2")
+    other = order("execute_2026-03-10_XYZ", "XYZ")
+    assert duplicate_orders([a, other], prefix) == 0
+    assert duplicate_orders([a, b, other], prefix) == 1
+    assert duplicate_orders([a, a], prefix) == 1
+    assert duplicate_orders([a, order("manual-ABC")], prefix) == 0  # not finagent's

@@ -220,3 +220,18 @@ async def test_a_skip_without_a_metric_hook_is_still_logged(autojump_clock, xnys
     assert "schedule premarket_scan skipped" in caplog.text
     assert cursor.handled == _ny(11, 25, 9)
     assert queue.calls == []
+
+
+async def test_a_firing_less_than_a_second_behind_is_logged_on_time(autojump_clock, xnys, caplog):
+    from datetime import timedelta
+
+    caplog.set_level(logging.INFO, "finagent.services.scheduler")
+    cursor = MemoryScheduleCursor(_ny(11, 24, 16, 5))
+    clock = VirtualClock(_ny(11, 25, 9) + timedelta(milliseconds=400))  # 0.4 s behind 09:00
+    queue = FakeQueue(clock)
+    await _run_until(
+        Scheduler(_entries(), xnys, clock, queue, cursor=cursor), clock, _ny(11, 25, 9, 1)
+    )
+    assert _fired(queue) == [("premarket_scan", "Wed 11-25 09:00:00")]
+    assert "schedule premarket_scan fired on time" in caplog.text
+    assert "late" not in caplog.text

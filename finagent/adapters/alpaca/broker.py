@@ -48,6 +48,7 @@ from finagent.domain.orders import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+    from datetime import datetime
 
 
 __all__ = [
@@ -104,6 +105,7 @@ class AlpacaBroker:
         self._http = trading
         # Bracket (parent) ids by symbol: how close() finds exit legs of a filled bracket.
         self._parents: dict[str, set[str]] = {}
+        self.page = 500  # orders per page of GET /v2/orders (Alpaca's largest)
 
     @contextmanager
     def _translate(self, what: str) -> Iterator[None]:
@@ -218,6 +220,27 @@ class AlpacaBroker:
                 out.append(order_from_wire(raw))
             self._remember(raw)
         return out
+
+    async def orders_since(self, since: datetime) -> Sequence[BrokerOrder]:
+        """Brackets submitted after ``since``, any status (``status=all&after=``), every page.
+
+        A page of ``_PAGE`` orders asks for the next one after its last submission time
+        (``after`` is exclusive); an order seen twice across pages is kept once.
+        """
+        found: dict[str, BrokerOrder] = {}
+        after = since
+        while True:
+            params = {"status": "all", "nested": "true", "limit": str(self.page),
+                      "direction": "asc", "after": after.isoformat()}  # fmt: skip
+            with self._translate("orders since"):
+                rows = await self._http.get_json("/v2/orders", "GET /v2/orders", params)
+                for raw in rows:
+                    if raw.get("order_class") == "bracket":  # not a flatten's market order
+                        order = order_from_wire(raw)
+                        found[order.broker_id] = order
+                if len(rows) < self.page:
+                    return list(found.values())
+                after = timestamp(rows[-1]["submitted_at"])
 
     async def positions(self) -> Sequence[Position]:
         """Open positions; a short has a negative quantity."""

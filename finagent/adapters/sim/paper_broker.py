@@ -259,6 +259,12 @@ class PaperBroker:
             await self._sync(self._clock.now())
             return [o for o, _ in await self._db(self._orders, "WHERE status IN (?, ?)", _OPEN)]
 
+    async def orders_since(self, since: datetime) -> Sequence[BrokerOrder]:
+        """Every order in the paper orders table submitted at or after ``since``."""
+        async with self._lock:
+            await self._sync(self._clock.now())
+            return [o for o, _ in await self._db(self._orders) if o.submitted_at >= since]
+
     # ---- AccountView --------------------------------------------------------------------
     async def positions(self) -> Sequence[Position]:
         """Net positions from every fill, by symbol."""

@@ -96,3 +96,28 @@ async def test_close_skips_brackets_that_already_ended() -> None:
         assert not result.ok and result.error == "position does not exist"
         assert rig.state.count("DELETE", f"/v2/orders/{placed.broker_id}") == 1
         assert rig.state.count("POST", "/v2/orders") == 1
+
+
+async def test_the_days_orders_are_listed_from_the_broker_page_by_page() -> None:
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+
+    from finagent.domain.orders import duplicate_orders
+
+    async with open_rig() as rig:
+        since = rig.state.now() - timedelta(seconds=1)
+        first = await rig.broker.submit(ORDER)
+        rig.state.clock_offset += timedelta(seconds=1)
+        # The same bracket resent under a second client id: Alpaca takes it as a new order.
+        await rig.broker.submit(replace(ORDER, client_order_id="gap-20260310-ABC-again"))
+        rig.state.clock_offset += timedelta(seconds=1)
+        await rig.broker.close("ABC")  # a flatten's market order is not listed as a bracket
+        rig.broker.page = 1  # one order a page: the second page starts after the first's time
+        listed = await rig.broker.orders_since(since)
+        later = await rig.broker.orders_since(datetime.now(UTC) + timedelta(days=3650))
+    assert [o.client_order_id for o in listed] == [
+        first.client_order_id,
+        "gap-20260310-ABC-again",
+    ]
+    assert duplicate_orders(listed, "gap-20260310-") == 1
+    assert later == []

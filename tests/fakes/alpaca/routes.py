@@ -36,6 +36,10 @@ def _open(order: dict[str, Any]) -> bool:
     return order["status"] in OPEN or any(leg["status"] in OPEN for leg in order["legs"])
 
 
+def _submitted(order: dict[str, Any]) -> str:
+    return str(order.get("submitted_at") or order["created_at"])
+
+
 def _shown(order: dict[str, Any], nested: bool) -> dict[str, Any]:
     """The order as a response shows it: legs only when asked for ``nested``."""
     return {**order, "legs": order["legs"] if nested else None}
@@ -230,6 +234,14 @@ def route(s: FakeAlpacaState, method: str, path: str, query: dict[str, str], bod
             return _by_id(s, tail, query.get("nested") == "true")
         case ("GET", "/v2/orders"):
             nested = query.get("nested") == "true"
+            if query.get("status") == "all":  # after= (exclusive), ascending, up to limit=
+                after = datetime.fromisoformat(query["after"])
+                listed = sorted(
+                    (o for o in s.orders.values()
+                     if datetime.fromisoformat(_submitted(o)) > after),
+                    key=_submitted,
+                )[: int(query.get("limit", "50"))]  # fmt: skip
+                return Reply(200, [_shown(o, nested) for o in listed])
             listed = [o for o in s.orders.values() if _open(o) and not _hidden(s, o)]
             return Reply(200, [_shown(o, nested) for o in listed])
         case ("DELETE", "/v2/orders/{id}"):
