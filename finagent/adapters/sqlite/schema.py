@@ -233,7 +233,8 @@ def connect_writer(
         _check_version(conn, path)
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # a new file only; kept once created
         mode_row = conn.execute("PRAGMA journal_mode = WAL").fetchone()
-        if str(mode_row[0]).lower() != "wal":
+        # A writable file answers "wal" or raises; another mode means a file SQLite cannot share.
+        if str(mode_row[0]).lower() != "wal":  # pragma: no cover - an unshareable file only
             raise StoreError(f"{path}: cannot switch the database to WAL mode")
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         conn.execute(f"PRAGMA cache_size = {-_CACHE_KIB}")
@@ -261,7 +262,7 @@ def connect_reader(path: Path, *, busy_timeout_ms: int = 5000) -> sqlite3.Connec
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-    except sqlite3.Error as exc:
+    except sqlite3.Error as exc:  # pragma: no cover - check_file just read it: a race only
         raise StoreError(f"{path}: cannot open database ({exc})") from None
     try:
         version = _check_version(conn, path)
