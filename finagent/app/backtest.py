@@ -161,7 +161,7 @@ def html_report(result: BacktestResult, path: Path) -> None:
     path.write_text(fig.to_html(include_plotlyjs=True, full_html=True), encoding="utf-8")
 
 
-def _stderr_progress(done: int, total: int, day: str) -> None:  # pragma: no cover - tty only
+def _stderr_progress(done: int, total: int, day: str) -> None:
     width = 30
     filled = width * done // max(total, 1)
     print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {day}", end="",

@@ -61,7 +61,7 @@ def backtest(
     progress = _stderr_progress if sys.stderr.isatty() else None
     with one_line_errors(StorageError, MarketDataError):
         result = run_backtest(settings, start, end, crash_rate=crash_rate, progress=progress)
-    if progress is not None:  # pragma: no cover - tty only
+    if progress is not None:
         print(file=sys.stderr)
     if html is not None:
         html_report(result, html)

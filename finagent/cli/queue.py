@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -188,7 +187,3 @@ def purge(
         _print_json({"purged": deleted})
     else:
         print(f"purged {deleted} done job(s)")
-
-
-if __name__ == "__main__":  # pragma: no cover - manual use
-    sys.exit(queue_app())

@@ -88,7 +88,7 @@ class _Payload:
 
     def encode(self) -> dict[str, Any]:
         """The JSON object stored with the job."""
-        raise NotImplementedError  # pragma: no cover - every payload type overrides it
+        raise AssertionError(f"{type(self).__name__} must define encode()")
 
     def job(self, key: str, *, run_at: float | None = None) -> NewJob:
         """A new job of this payload's type, keyed ``key``, due at ``run_at`` (None: now)."""

@@ -112,3 +112,34 @@ def test_export_sim_refuses_a_holiday_and_a_bad_date(capsys: pytest.CaptureFixtu
     assert code == 2 and "not a trading session" in err
     code, _, err = _run(["data", "export-sim", "--date", "2025-01-32"], capsys)
     assert code == 2 and "expected YYYY-MM-DD" in err
+
+
+@pytest.mark.slow
+def test_on_a_terminal_a_progress_bar_redraws_on_stderr(tmp_path: Path, store: Path) -> None:
+    """A real pseudo-terminal on stderr: the bar redraws per session, then ends its line."""
+    import pty
+    import subprocess
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINAGENT_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "finagent", "backtest", "--from", DAYS[0], "--to", DAYS[0],
+         "--path", str(store), "--json"],
+        stdout=subprocess.PIPE, stderr=slave, env=env, cwd=tmp_path, timeout=300, check=False,
+    )  # fmt: skip
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the pty's writer is gone: everything was read
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert done.returncode == 0
+    text = seen.decode()
+    # before the session: 0/1 and its day; after the last one: 1/1; then the line ends
+    assert text == f"\r[{'.' * 30}] 0/1 {DAYS[0]}\r[{'#' * 30}] 1/1 \r\n"
+    assert json.loads(done.stdout)["sessions"] == 1  # the bar never reaches stdout

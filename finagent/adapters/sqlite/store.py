@@ -8,7 +8,7 @@ caller while the others commit.
 from __future__ import annotations
 
 import sqlite3
-from typing import TYPE_CHECKING, cast, final
+from typing import TYPE_CHECKING, assert_never, cast, final
 
 from finagent.adapters.sqlite.checkpoint import Checkpointer
 from finagent.adapters.sqlite.faults import storage_fault
@@ -274,8 +274,8 @@ class SqliteJobStore:
                 return read_job(self._conn, job_id)
             case NextDue(types):
                 return self._next_due(tuple(types))
-            case _:  # pragma: no cover - exhaustive over StoreOp; mypy checks it
-                raise TypeError(f"unknown store op {op!r}")
+            case _:
+                assert_never(op)
 
     def _enqueue(
         self, jobs: Sequence[NewJob], parent_id: int | None, now: float, policy: QueuePolicy
