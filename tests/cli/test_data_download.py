@@ -126,7 +126,7 @@ def _bar_queries(state: FakeAlpacaState, timeframe: str) -> list[dict[str, str]]
 def test_pagination_fills_the_store_with_what_alpaca_serves(
     fake: FakeAlpacaState, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    fake.page_size = 7  # several pages of daily bars, minute bars and news
+    fake.page_size = 3  # several pages of daily bars, minute bars and news
     path = tmp_path / "market.db"
     code, out, err = _run(_download(path, "--symbols", "aaa,BBB, CCC"), capsys)
     assert code == 0, err
@@ -202,6 +202,24 @@ def test_an_interrupted_download_resumes_with_only_the_missing_day(
         ("/v1beta1/news", None, "2025-01-07"),
     }
     fake.queries.clear()
+    whole = tmp_path / "whole.db"
+    code, _, _ = _run(_download(whole, "--symbols", "AAA,BBB,CCC"), capsys)
+    assert code == 0 and _tables(whole) == _tables(path)
+
+
+def test_a_longer_range_later_fetches_only_the_new_day(
+    fake: FakeAlpacaState, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "market.db"
+    argv = _download(path, "--symbols", "AAA,BBB,CCC")
+    code, _, _ = _run([*argv[:3], "2025-01-06", "--to", "2025-01-07", *argv[6:]], capsys)
+    assert code == 0
+    fake.queries.clear()
+    code, _, _ = _run(argv, capsys)
+    assert code == 0
+    daily = _bar_queries(fake, "1Day")
+    assert {(q["start"][:10], q["end"][:10]) for q in daily} == {("2024-12-06", "2025-01-08")}
+    assert {q["start"][:10] for q in _bar_queries(fake, "1Min")} == {"2025-01-08"}
     whole = tmp_path / "whole.db"
     code, _, _ = _run(_download(whole, "--symbols", "AAA,BBB,CCC"), capsys)
     assert code == 0 and _tables(whole) == _tables(path)
