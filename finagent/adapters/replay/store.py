@@ -19,7 +19,7 @@ from finagent.domain.errors import MarketDataError
 from finagent.domain.market import Bar, Headline
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
     from pathlib import Path
 
 __all__ = [
@@ -213,8 +213,38 @@ class ReplayStore:
             for r in rows
         ]
 
+    def history(self, symbols: Sequence[str]) -> list[DailyRow]:
+        """The daily bars (no derived fields) of ``symbols``, by symbol then date."""
+        marks = ",".join("?" * len(symbols))
+        rows = self.conn.execute(
+            "SELECT date, symbol, open, high, low, close, volume FROM daily"
+            f" WHERE symbol IN ({marks}) ORDER BY symbol, date",
+            tuple(symbols),
+        )
+        return [
+            DailyRow(
+                date.fromisoformat(r[0]),
+                r[1],
+                from_price(r[2]),
+                from_price(r[3]),
+                from_price(r[4]),
+                from_price(r[5]),
+                r[6],
+            )
+            for r in rows
+        ]
+
+    def covered_days(self, kind: str, symbols: Sequence[str]) -> set[tuple[date, str]]:
+        """Every (session, symbol) of ``symbols`` whose ``kind`` data was recorded."""
+        marks = ",".join("?" * len(symbols))
+        rows = self.conn.execute(
+            f"SELECT date, symbol FROM coverage WHERE kind = ? AND symbol IN ({marks})",
+            (kind, *symbols),
+        )
+        return {(date.fromisoformat(r[0]), r[1]) for r in rows}
+
     def covered(self, day: date, kind: str) -> set[str]:
-        """The symbols whose ``kind`` ("minute" or "news") data of ``day`` was recorded."""
+        """The symbols whose ``kind`` ("daily", "minute", "news") data of ``day`` was recorded."""
         rows = self.conn.execute(
             "SELECT symbol FROM coverage WHERE date = ? AND kind = ?", (day.isoformat(), kind)
         )

@@ -192,6 +192,15 @@ def _page(items: list[Any], query: dict[str, str], size: int) -> tuple[list[Any]
     return items[start:end], (str(end) if end < len(items) else None)
 
 
+def _within(at: str, query: dict[str, str]) -> bool:
+    """``at`` in ``[start, end]`` of the query (each bound optional), as Alpaca filters."""
+    t = datetime.fromisoformat(at)
+    start, end = query.get("start"), query.get("end")
+    return (start is None or datetime.fromisoformat(start) <= t) and (
+        end is None or t <= datetime.fromisoformat(end)
+    )
+
+
 def _data(s: FakeAlpacaState, path: str, query: dict[str, str]) -> Reply | None:
     symbols = [x for x in query.get("symbols", "").split(",") if x]
     if path == "/v2/stocks/snapshots":
@@ -201,11 +210,22 @@ def _data(s: FakeAlpacaState, path: str, query: dict[str, str]) -> Reply | None:
         trades = {sym: s.snapshots[sym]["latestTrade"] for sym in symbols if sym in s.snapshots}
         return Reply(200, {"trades": render(trades, s.data_as_strings)})
     if path == "/v2/stocks/bars":
-        page, token = _page(s.bars.get(symbols[0], []), query, s.page_size)
-        bars = render({symbols[0]: page}, s.data_as_strings)
+        # As Alpaca: ``limit`` counts bars across symbols; pages run by symbol, then time.
+        source = s.daily_bars if query.get("timeframe") == "1Day" else s.bars
+        rows = [(sym, b) for sym in sorted(symbols) for b in source.get(sym, [])
+                if _within(b["t"], query)]  # fmt: skip
+        page, token = _page(rows, query, s.page_size)
+        grouped: dict[str, list[Any]] = {}
+        for sym, b in page:
+            grouped.setdefault(sym, []).append(b)
+        bars = render(grouped, s.data_as_strings)
         return Reply(200, {"bars": bars, "next_page_token": token})
     if path == "/v1beta1/news":
-        wanted = [n for n in s.news if set(n["symbols"]) & set(symbols)]
+        wanted = [
+            n
+            for n in s.news
+            if set(n["symbols"]) & set(symbols) and _within(n["created_at"], query)
+        ]
         page, token = _page(wanted, query, s.page_size)
         return Reply(200, {"news": page, "next_page_token": token})
     return None

@@ -36,6 +36,7 @@ def _handler(state: FakeAlpacaState) -> type[BaseHTTPRequestHandler]:
             body = json.loads(self.rfile.read(length)) if length else None
             with state.lock:
                 state.requests.append((self.command, url.path))
+                state.queries.append((url.path, query))
             reply = self._answer(url.path, query, body)
             self._send(reply)
 
@@ -45,7 +46,7 @@ def _handler(state: FakeAlpacaState) -> type[BaseHTTPRequestHandler]:
                 or self.headers.get("APCA-API-SECRET-KEY") != state.secret_key
             ):
                 return Reply(401, {"code": 40110000, "message": "request is not authorized"})
-            fault = state.take_fault(self.command, path)
+            fault = state.take_fault(self.command, path, query)
             if fault is not None:
                 return Reply(fault.status, fault.body or {"message": "injected"}, fault.headers)
             with state.lock:

@@ -18,7 +18,10 @@ OPEN = {"new", "accepted", "held", "pending_new", "partially_filled"}
 
 @dataclass
 class Fault:
-    """Answer the next ``times`` requests matching ``method path`` with ``status``."""
+    """Answer the next ``times`` requests matching ``method path`` with ``status``.
+
+    ``query``: only requests whose query string has these parameters (e.g. one day's bars).
+    """
 
     method: str
     path: str
@@ -26,6 +29,7 @@ class Fault:
     times: int = 1
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
+    query: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -46,12 +50,14 @@ class FakeAlpacaState:
     assets: list[dict[str, Any]] = field(default_factory=list)
     snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)  # Decimal values
     data_as_strings: bool = False  # market data as decimal strings instead of JSON numbers
-    bars: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    bars: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # 1Min (and default)
+    daily_bars: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # timeframe=1Day
     news: list[dict[str, Any]] = field(default_factory=list)
     page_size: int = 2
     hide_filled_from_open: bool = False  # filled brackets drop out of GET /v2/orders?status=open
     hold_submit: threading.Event | None = None
     requests: list[tuple[str, str]] = field(default_factory=list)
+    queries: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (path, query)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
@@ -61,11 +67,15 @@ class FakeAlpacaState:
         with self.lock:
             self.faults.append(Fault(method, path, status, times, **kw))
 
-    def take_fault(self, method: str, path: str) -> Fault | None:
+    def take_fault(
+        self, method: str, path: str, query: dict[str, str] | None = None
+    ) -> Fault | None:
         """The fault for this request, if one is queued (consumes one use)."""
+        query = query or {}
         with self.lock:
             for fault in self.faults:
-                if fault.method == method and fault.path == path and fault.times > 0:
+                wanted = all(query.get(k) == v for k, v in fault.query.items())
+                if fault.method == method and fault.path == path and fault.times > 0 and wanted:
                     fault.times -= 1
                     return fault
         return None
