@@ -148,6 +148,9 @@ def _supervisor_spec(
     if scheduler:
         body = parts.scheduler_actor or parts.scheduler.run
         children.append(ChildSpec("scheduler", body, shutdown_timeout=1.0))
+        if parts.flatten_guard is not None:  # beside the scheduler: one process guards the day
+            guard = parts.flatten_guard.run
+            children.append(ChildSpec("flatten_guard", guard, shutdown_timeout=0.0))
     if parts.housekeeping is not None:
         children.append(ChildSpec("housekeeping", parts.housekeeping, shutdown_timeout=1.0))
     if parts.db_watch is not None:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from finagent.services.db_watch import DatabaseWatch
     from finagent.services.dispatcher import Dispatcher
     from finagent.services.execution import Executor
+    from finagent.services.flatten_guard import FlattenGuard
     from finagent.services.reporter import Reporter
     from finagent.services.scheduler import Scheduler
     from finagent.services.stage import Chaos, Stage, StageStats
@@ -110,6 +111,8 @@ class Parts:
     housekeeping: Actor | None = None
     #: watches the database file's identity (device, inode)
     db_watch: DatabaseWatch | None = None
+    #: flattens at the broker at flatten time while degraded (the queue may be unusable)
+    flatten_guard: FlattenGuard | None = None
     #: set by a fault the daemon cannot run through: it stops safely at the broker and exits
     fatal: FatalStop = field(default_factory=FatalStop)
     #: the Redis link and data-epoch watch (None on SQLite): ``/readyz``'s ``redis`` check

@@ -49,6 +49,7 @@ from finagent.services.counting import CountingQueue
 from finagent.services.db_watch import DatabaseWatch
 from finagent.services.dispatcher import Dispatcher
 from finagent.services.execution import Executor
+from finagent.services.flatten_guard import FlattenGuard
 from finagent.services.market_hours import MarketHours
 from finagent.services.persistence import JobWriter, PersistentJobQueue, WriteRequest
 from finagent.services.planner import Planner
@@ -466,6 +467,10 @@ async def open_parts(
         )  # fmt: skip
         parts.notify = notify
         parts.db_watch = DatabaseWatch(identity, switch, parts.fatal, metrics=metrics)
+        parts.flatten_guard = FlattenGuard(
+            switch, broker, calendar, clock, metrics=metrics,
+            minutes_before_close=s.plan.flatten_minutes_before_close,
+        )  # fmt: skip
         degrade_on_fault(q.writer.health, parts.watch, metrics)
         parts.live.update(store_checks(q.writer.health, q.backlog))
         if q.redis is not None:

@@ -223,6 +223,11 @@ class Metrics:
             ["entry"],
             registry=r,
         )
+        self.broker_flattens = Counter(
+            "finagent_broker_flattens_total",
+            "Flattens made at the broker alone because the daemon was degraded at flatten time.",
+            registry=r,
+        )
         self.database_faults = Counter(
             "finagent_database_faults_total",
             "Faults of the database file itself: deleted, replaced, fresh_database.",
