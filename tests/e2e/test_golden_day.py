@@ -12,10 +12,10 @@ the rules in ``finagent/domain`` (gaps, scoring, planning, risk, fill_model) and
 The day (2025-01-06, XNYS: open 09:30 ET, close 16:00 ET; times below are ET):
 
 - AAA gaps up 10 % on FDA news; its size is capped by ``max_notional_per_position``; it
-  fills on the 09:36 breakout and exits at its target at 10:15.
+  fills on the 09:36 breakout and exits at its target on the 10:15 bar.
 - BBB gaps down 12 % on a downgrade; its size is set by the 1 % risk budget; it fills on the
   09:37 breakdown and is closed by its time stop at 11:35 at the last price.
-- CCC gaps up only 3 %: the scan drops it (``min_gap_pct`` is 4).
+- CCC gaps up only 3 %: the scan drops it (``min_gap_pct`` is 4), FDA headline and all.
 """
 
 from __future__ import annotations
@@ -156,6 +156,7 @@ def golden(tmp_path_factory):
 #      gap (8.80 / 10.00 - 1) x 100 = -12 %; rvol 500k / 30k = 16.67      -> passes
 # CCC: last 20.60, volume 300k (>= 100k), price in [2, 200], rvol 10 (>= 2),
 #      but gap (20.60 / 20.00 - 1) x 100 = 3 % < min_gap_pct 4           -> dropped
+#      (its FDA headline cannot save it: catalysts only score candidates that passed)
 # Candidates come biggest |gap| first: BBB (12 %), AAA (10 %).
 def test_the_scan_keeps_the_gappers_and_drops_the_small_gap(golden):
     report, _ = golden
