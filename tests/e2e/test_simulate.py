@@ -1,4 +1,10 @@
-"""A whole simulated session end to end in virtual time, checked against independent math."""
+"""A whole simulated session end to end in virtual time: wiring and consistency checks.
+
+The expectations here are derived from the same domain functions the daemon runs (scan, rank,
+plan_trade on the simulated market), so they show the daemon wires those functions together
+and runs them on the right inputs, not that their numbers are right. The numbers are checked
+by hand against a tiny scripted market in ``tests/e2e/test_golden_day.py``.
+"""
 
 from __future__ import annotations
 
