@@ -177,6 +177,9 @@ class BrokerOrder:
     exit_price: Decimal | None = None
     exit_kind: FillKind | None = None
     closed_at: datetime | None = None
+    #: what the entry fill, and the exit fills, paid in commission (0 where the broker charges none)
+    entry_commission: Decimal = ZERO
+    exit_commission: Decimal = ZERO
 
     @property
     def client_order_id(self) -> str:

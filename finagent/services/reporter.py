@@ -43,17 +43,18 @@ log = logging.getLogger(__name__)
 
 
 def fills_of(order: BrokerOrder) -> list[Fill]:
-    """The entry and exit fills a bracket had (commission not known from the order)."""
+    """The entry and exit fills a bracket had, each with the commission the broker charged."""
     o = order.order
     out: list[Fill] = []
     if order.filled_price is not None and order.filled_at is not None:
         side = OrderSide.entering(o.side)
         out.append(Fill(o.client_order_id, o.symbol, side, o.quantity, order.filled_price,
-                        order.filled_at, FillKind.ENTRY))  # fmt: skip
+                        order.filled_at, FillKind.ENTRY, order.entry_commission))  # fmt: skip
         if order.exit_price is not None and order.closed_at is not None:
             kind = order.exit_kind or FillKind.CLOSE
             out.append(Fill(o.client_order_id, o.symbol, OrderSide.exiting(o.side), o.quantity,
-                            order.exit_price, order.closed_at, kind))  # fmt: skip
+                            order.exit_price, order.closed_at, kind,
+                            order.exit_commission))  # fmt: skip
     return out
 
 

@@ -295,12 +295,9 @@ def test_the_fills_and_pnl_are_the_hand_computed_ones(golden):
 #   BBB 2,777 x 0.005 = 13.885 -> 13.88 (entry) + 13.88 (close) = 27.76
 # Net P&L: (791.82 - 4.98) + (1,221.88 - 27.76) = 786.84 + 1,194.12 = 1,980.96.
 # docs/trading.md: the report's P&L is net of commission (report.summarize's net_pnl). The paper
-# broker charges the commission (checked below), but the report rebuilds its fills from the
-# orders (services/reporter.py ``fills_of``), which carry none, so it shows the gross 2,013.70.
-@pytest.mark.xfail(
-    strict=True,
-    reason="the daily report's pnl ignores commissions (reporter.fills_of drops them)",
-)
+# broker charges the commission (checked below) and its orders carry what their fills paid, so
+# the report's fills (services/reporter.py ``fills_of``) do too. (This test found the report
+# showing the gross 2,013.70 before the orders carried their commissions.)
 def test_the_report_pnl_is_net_of_the_hand_computed_commission(tmp_path):
     report, (_, fills) = _trade_the_day(tmp_path, commission_per_share=0.005)
     assert sorted((f.symbol, f.kind.value, f.commission) for f in fills) == [

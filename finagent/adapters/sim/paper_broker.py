@@ -80,6 +80,22 @@ def _dec(value: str | None) -> Decimal | None:
     return Decimal(value) if value is not None else None
 
 
+#: every column of an order, with the commissions its fills paid (entry, and exits)
+_ORDER_ROWS = (
+    "SELECT o.*,"
+    " (SELECT group_concat(f.commission, ' ') FROM paper_fills f"
+    "  WHERE f.client_order_id = o.client_order_id AND f.kind = 'entry') AS entry_commission,"
+    " (SELECT group_concat(f.commission, ' ') FROM paper_fills f"
+    "  WHERE f.client_order_id = o.client_order_id AND f.kind != 'entry') AS exit_commission"
+    " FROM paper_orders o"
+)
+
+
+def _paid(commissions: str | None) -> Decimal:
+    """The sum of a ``group_concat`` of decimal strings (exact: never summed as floats)."""
+    return sum((Decimal(c) for c in (commissions or "").split()), ZERO)
+
+
 def _row_order(row: sqlite3.Row) -> tuple[BrokerOrder, datetime]:
     bracket = BracketOrder(
         row["client_order_id"], row["symbol"], Side(row["side"]), row["quantity"],
@@ -96,6 +112,8 @@ def _row_order(row: sqlite3.Row) -> tuple[BrokerOrder, datetime]:
         exit_price=_dec(row["exit_price"]),
         exit_kind=FillKind(row["exit_kind"]) if row["exit_kind"] else None,
         closed_at=_ts(row["closed_at"]),
+        entry_commission=_paid(row["entry_commission"]),
+        exit_commission=_paid(row["exit_commission"]),
     )
     return order, datetime.fromisoformat(row["cursor"])
 
@@ -150,7 +168,7 @@ class PaperBroker:
     def _orders(
         self, where: str = "", params: Sequence[Any] = ()
     ) -> list[tuple[BrokerOrder, datetime]]:
-        sql = f"SELECT * FROM paper_orders {where} ORDER BY submitted_at, client_order_id"
+        sql = f"{_ORDER_ROWS} {where} ORDER BY submitted_at, client_order_id"
         return [_row_order(r) for r in self._conn.execute(sql, params).fetchall()]
 
     def _fills(self) -> list[Fill]:
@@ -350,7 +368,7 @@ def read_paper_book(path: Path) -> tuple[list[BrokerOrder], list[Fill]] | None:
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         conn.row_factory = sqlite3.Row
-        rows = conn.execute("SELECT * FROM paper_orders ORDER BY submitted_at, client_order_id")
+        rows = conn.execute(f"{_ORDER_ROWS} ORDER BY submitted_at, client_order_id")
         orders = [_row_order(r)[0] for r in rows.fetchall()]
         return orders, _all_fills(conn)
     except sqlite3.OperationalError:  # the broker never opened it (no tables yet)
