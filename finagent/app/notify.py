@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
@@ -41,6 +41,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: the watch's broker poll in market seconds, and its floor in real ones (a poll syncs bars)
+WATCH_POLL_S: Final = 5.0
+WATCH_MIN_POLL_S: Final = 0.25
 
 
 @dataclass
@@ -117,11 +121,14 @@ def notify_parts(
     metrics: Metrics,
     *,
     virtual: bool = False,
+    speed: float = 1.0,
 ) -> NotifyParts:
     """The notices, and when destinations are configured the notifier and its watch.
 
     ``virtual`` (``simulate``, on an autojump clock) turns them off: a send waits on a
     thread, and an autojump clock would jump to its timeout while it does (trio #456).
+    ``speed`` (``up --speed N``) shortens the watch's broker poll so that it polls about
+    every 5 s of the simulated market, but no more often than 4 times a second.
 
     Raises:
         ConfigError: see :func:`destinations` and :func:`open_sender`.
@@ -136,7 +143,8 @@ def notify_parts(
     notices = Notices(enabled=True, metrics=metrics)
     limiter = RateLimiter(n.rate_per_minute, n.burst)
     notifier = Notifier(open_sender(settings), dests, limiter, clock.timestamp, metrics)
-    watch = NotifyWatch(notices, queue, broker, trio.current_time)
+    poll_s = max(WATCH_MIN_POLL_S, WATCH_POLL_S / speed)
+    watch = NotifyWatch(notices, queue, broker, trio.current_time, poll_s=poll_s)
     return NotifyParts(notices, notifier, watch)
 
 
