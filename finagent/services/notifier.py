@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     from finagent.domain.job_types import JobPayload
     from finagent.domain.jobs import Job
     from finagent.domain.notify import RateLimiter
-    from finagent.observability import Metrics
     from finagent.domain.orders import BrokerOrder
+    from finagent.observability import Metrics
     from finagent.ports.broker import Broker
     from finagent.ports.notify import Sender
     from finagent.ports.queue import JobQueue
