@@ -6,6 +6,7 @@ made, no stage runs, nothing is sent, and nothing complains.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from finagent.adapters.notify.apprise_sender import AppriseSender, secret_parts
 from finagent.domain.errors import ConfigError, NotifyError
 from finagent.domain.notify import ALL_KINDS, Destination, Level, Notice, NoticeKind, RateLimiter
 from finagent.observability import register_secret
+from finagent.services.http import AlertRoute
 from finagent.services.notifier import Notices, Notifier, NotifyWatch
 
 if TYPE_CHECKING:
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NotifyParts",
+    "alert_route",
     "destinations",
     "notify_children",
     "notify_parts",
@@ -204,3 +207,22 @@ async def notify_stopping(
             "the stop notification was not delivered within %g s; it goes out at the next start",
             settings.notify.stop_grace_s,
         )
+
+
+def alert_route(notify: NotifyParts | None, settings: Settings) -> AlertRoute | None:
+    """``POST /alertmanager`` on the metrics server when notifications are on (else None).
+
+    Without ``notify.webhook_token`` the route accepts only a server bound to loopback.
+    """
+    if notify is None or notify.notifier is None:
+        return None
+    token = settings.notify.webhook_token
+    secret = token.get_secret_value() if token is not None else ""
+    return AlertRoute(notify.notices.emit, secret or None, _loopback(settings.metrics.host))
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

@@ -11,6 +11,7 @@ start and the clean stop, in order.
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
 from tests.e2e.daemon import FINAGENT, env_for
@@ -56,6 +58,25 @@ def _wait(receiver: Receiver, what: str, proc: subprocess.Popen[str], timeout: f
     raise AssertionError(f"no {what!r} message in {receiver.titles()}")
 
 
+def _post_alert_twice(log: Path) -> None:
+    """POST one Alertmanager payload twice to the daemon's metrics port (a resend)."""
+    deadline = time.monotonic() + 120
+    port = None
+    while port is None and time.monotonic() < deadline:
+        for line in log.read_text().splitlines():
+            if "serving /metrics" in line:
+                port = int(json.loads(line)["message"].rsplit(":", 1)[1])
+        time.sleep(0.05)  # polls the log file; the deadline bounds the wait
+    assert port is not None, log.read_text()[-3000:]
+    alert = {"status": "firing", "labels": {"alertname": "FinagentTest", "severity": "warning"},
+             "annotations": {"summary": "a test alert"}, "startsAt": "2026-11-25T15:00:00Z",
+             "fingerprint": "e2e0001"}  # fmt: skip
+    for _ in range(2):
+        payload = {"version": "4", "status": "firing", "alerts": [alert]}
+        answer = httpx.post(f"http://127.0.0.1:{port}/alertmanager", json=payload)
+        assert answer.status_code == 200, answer.text
+
+
 def _rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
@@ -88,6 +109,7 @@ def test_a_day_of_messages_arrives_in_order_exactly_once_across_a_sigkill(
             assert cut and procs[0].returncode == -signal.SIGKILL, receiver.titles()
             before_kill = len(receiver.delivered)
             procs.append(_up(tmp_path, 1, receiver))
+            _post_alert_twice(tmp_path / "up-1.jsonl")
             _wait(receiver, f"daily report {DAY}", procs[1], 120)
             procs[1].send_signal(signal.SIGTERM)
             assert procs[1].wait(timeout=30) == 0
@@ -104,6 +126,7 @@ def test_a_day_of_messages_arrives_in_order_exactly_once_across_a_sigkill(
     assert len(starts) == 2 and starts[0] == 0 and before_kill <= starts[1]
     assert [b for b, n in Counter(bodies).items() if n > 1 and b[0] != "finagent started"] == []
     assert titles.count(cut[0]["title"]) == 1 and titles.index(cut[0]["title"]) >= before_kill
+    assert titles.count("[firing] FinagentTest: a test alert") == 1  # posted twice, sent once
     assert titles[-1] == "finagent stopping cleanly"
     assert titles[-2] == f"daily report {DAY}"
 
