@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +27,8 @@ class Receiver:
     delivered: list[dict[str, Any]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: called with each body before answering; False: record it as seen, hang up unanswered
+    before: Callable[[dict[str, Any]], bool] | None = None
 
     def url(self, path: str = "hook") -> str:
         """The Apprise URL of this receiver."""
@@ -46,6 +48,11 @@ def open_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+            if receiver.before is not None and not receiver.before(body):
+                with receiver.lock:
+                    receiver.seen.append(body)
+                self.close_connection = True
+                return
             with receiver.lock:
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 receiver.seen.append(body)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -27,6 +28,7 @@ from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.app.alpaca import BrokerSetupError, check_trading_settings
 from finagent.app.live_checks import LoopLagCheck
 from finagent.app.notify import (
+    alert_route,
     notify_children,
     notify_started,
     notify_stopping,
@@ -235,7 +237,7 @@ async def run_daemon(
         port: int | None = None
         if settings.metrics.enabled and not options.inline:
             port = await nursery.start(
-                serve_http,
+                partial(serve_http, alerts=alert_route(parts.notify, settings)),
                 settings.metrics.host,
                 settings.metrics.port,
                 metrics.registry,

@@ -6,10 +6,11 @@ made, no stage runs, nothing is sent, and nothing complains.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
@@ -18,6 +19,7 @@ from finagent.adapters.notify.apprise_sender import AppriseSender, secret_parts
 from finagent.domain.errors import ConfigError, NotifyError
 from finagent.domain.notify import ALL_KINDS, Destination, Level, Notice, NoticeKind, RateLimiter
 from finagent.observability import register_secret
+from finagent.services.http import AlertRoute
 from finagent.services.notifier import Notices, Notifier, NotifyWatch
 
 if TYPE_CHECKING:
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NotifyParts",
+    "alert_route",
     "destinations",
     "notify_children",
     "notify_parts",
@@ -41,6 +44,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: the watch's broker poll in market seconds, and its floor in real ones (a poll syncs bars)
+WATCH_POLL_S: Final = 5.0
+WATCH_MIN_POLL_S: Final = 0.25
 
 
 @dataclass
@@ -117,11 +124,14 @@ def notify_parts(
     metrics: Metrics,
     *,
     virtual: bool = False,
+    speed: float = 1.0,
 ) -> NotifyParts:
     """The notices, and when destinations are configured the notifier and its watch.
 
     ``virtual`` (``simulate``, on an autojump clock) turns them off: a send waits on a
     thread, and an autojump clock would jump to its timeout while it does (trio #456).
+    ``speed`` (``up --speed N``) shortens the watch's broker poll so that it polls about
+    every 5 s of the simulated market, but no more often than 4 times a second.
 
     Raises:
         ConfigError: see :func:`destinations` and :func:`open_sender`.
@@ -136,7 +146,8 @@ def notify_parts(
     notices = Notices(enabled=True, metrics=metrics)
     limiter = RateLimiter(n.rate_per_minute, n.burst)
     notifier = Notifier(open_sender(settings), dests, limiter, clock.timestamp, metrics)
-    watch = NotifyWatch(notices, queue, broker, trio.current_time)
+    poll_s = max(WATCH_MIN_POLL_S, WATCH_POLL_S / speed)
+    watch = NotifyWatch(notices, queue, broker, trio.current_time, poll_s=poll_s)
     return NotifyParts(notices, notifier, watch)
 
 
@@ -196,3 +207,22 @@ async def notify_stopping(
             "the stop notification was not delivered within %g s; it goes out at the next start",
             settings.notify.stop_grace_s,
         )
+
+
+def alert_route(notify: NotifyParts | None, settings: Settings) -> AlertRoute | None:
+    """``POST /alertmanager`` on the metrics server when notifications are on (else None).
+
+    Without ``notify.webhook_token`` the route accepts only a server bound to loopback.
+    """
+    if notify is None or notify.notifier is None:
+        return None
+    token = settings.notify.webhook_token
+    secret = token.get_secret_value() if token is not None else ""
+    return AlertRoute(notify.notices.emit, secret or None, _loopback(settings.metrics.host))
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

@@ -426,7 +426,9 @@ async def open_parts(
         switch = TradingSwitch()
         chaos = Chaos(options.crash_rate, s.sim.seed) if options.crash_rate > 0 else None
         stats = StageStats()
-        notify = notify_parts(s, q.queue, broker, clock, metrics, virtual=options.inline)
+        notify = notify_parts(
+            s, q.queue, broker, clock, metrics, virtual=options.inline, speed=speed
+        )
         handlers, executor, reporter = _handlers(
             s,
             market,

@@ -26,6 +26,7 @@ __all__ = [
     "Notice",
     "NoticeKind",
     "RateLimiter",
+    "alert_notices",
     "is_permanent_status",
     "summary_of",
 ]
@@ -240,3 +241,44 @@ def is_permanent_status(status: int | None) -> bool:
     None (no answer: refused, timed out, reset) is transient, as are 5xx.
     """
     return status is not None and 400 <= status < 500 and status not in (408, 429)
+
+
+_ALERT_LEVELS: Final = {"critical": Level.CRITICAL, "warning": Level.WARNING}
+
+
+def _texts(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def alert_notices(payload: object) -> list[Notice]:
+    """One ``alert`` notice per alert of an Alertmanager webhook payload (version 4).
+
+    Keyed by the alert's fingerprint, status and start: Alertmanager resends a group every
+    ``repeat_interval`` and after its own restarts, and each resend is stored once. A resolved
+    alert is info; a firing one takes its ``severity`` label (critical, warning, else info).
+
+    Raises:
+        ValueError: the payload is not an object with an ``alerts`` list of objects.
+    """
+    alerts = payload.get("alerts") if isinstance(payload, dict) else None
+    if not isinstance(alerts, list) or not all(isinstance(a, dict) for a in alerts):
+        raise ValueError('expected an Alertmanager payload: {"alerts": [{...}, ...]}')
+    out = []
+    for alert in alerts:
+        labels, notes = _texts(alert.get("labels")), _texts(alert.get("annotations"))
+        status = str(alert.get("status", "firing"))
+        name = labels.get("alertname", "alert")
+        fingerprint = str(alert.get("fingerprint") or sorted(labels.items()))
+        level = (
+            Level.INFO
+            if status == "resolved"
+            else _ALERT_LEVELS.get(labels.get("severity", ""), Level.INFO)
+        )
+        summary = notes.get("summary", "")
+        title = f"[{status}] {name}" + (f": {summary}" if summary else "")
+        body = notes.get("description", "")
+        key = f"alert:{fingerprint}:{status}:{alert.get('startsAt', '')}"
+        out.append(Notice(NoticeKind.ALERT, level, key, title, body))
+    return out

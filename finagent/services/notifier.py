@@ -30,7 +30,6 @@ from finagent.domain.errors import NotifyError, NotifyRejected, ReconciliationEr
 from finagent.domain.job_types import NotifyJob, payload_as
 from finagent.domain.jobs import NewJob
 from finagent.domain.notify import Destination, Notice, NoticeKind, summary_of
-from finagent.domain.orders import OrderStatus
 from finagent.services.outage import patiently
 
 if TYPE_CHECKING:
@@ -41,6 +40,7 @@ if TYPE_CHECKING:
     from finagent.domain.job_types import JobPayload
     from finagent.domain.jobs import Job
     from finagent.domain.notify import RateLimiter
+    from finagent.domain.orders import BrokerOrder
     from finagent.observability import Metrics
     from finagent.ports.broker import Broker
     from finagent.ports.notify import Sender
@@ -74,6 +74,8 @@ class Notices:
         self._send, self.outbox = trio.open_memory_channel[NewJob](capacity)
         self._metrics = metrics
         self._dropped = 0
+        #: client order ids of brackets submitted by this process: the watch follows them
+        self.submitted: set[str] = set()
 
     def emit(self, notice: Notice) -> None:
         """Queue ``notice`` for the outbox; a full outbox drops it (a metric and a WARNING)."""
@@ -93,7 +95,14 @@ class Notices:
 
     def jobs(self, *notices: Notice) -> list[NewJob]:
         """The ``notify`` jobs of ``notices`` for a handler's outputs ([] when disabled)."""
-        return [notify_job(n) for n in notices] if self.enabled else []
+        if not self.enabled:
+            return []
+        self.submitted.update(
+            n.key.removeprefix("submitted:")
+            for n in notices
+            if n.kind is NoticeKind.ORDER_SUBMITTED
+        )
+        return [notify_job(n) for n in notices]
 
 
 @final
@@ -119,6 +128,7 @@ class NotifyWatch:
         self._now = now
         self._poll_s = poll_s
         self._filled: set[str] = set()
+        self._following: set[str] = set()
         self._restarts: dict[str, list[float]] = {}
 
     async def run(self, ctx: ActorContext[object]) -> None:
@@ -139,33 +149,47 @@ class NotifyWatch:
             await patiently(partial(self._queue.enqueue, [job]), f"notice {job.key}")
 
     async def poll_orders(self) -> None:
-        """Notice new fills, and exits of orders seen filled (with their gross P&L)."""
+        """Notice new fills, and exits of the orders followed (with their gross P&L).
+
+        Every order seen open (pending or filled) is followed until it leaves the open set;
+        then it is looked up once, so a bracket that filled and exited between two polls
+        still gets both notices (each keyed by client order id: stored once).
+        """
         try:
             open_orders = await self._broker.open_orders()
         except Exception as exc:  # the broker's trouble is execution's to handle, not ours
             log.debug("notify: cannot list open orders: %s", exc)
             return
         open_ids = {o.client_order_id for o in open_orders}
+        self._following |= self._notices.submitted
+        self._notices.submitted.clear()
         for order in open_orders:
-            o = order.order
-            cid = o.client_order_id
-            filled = order.status is OrderStatus.FILLED and order.filled_price is not None
-            if filled and cid not in self._filled and order.filled_price is not None:
-                self._filled.add(cid)
-                self._notices.emit(Notice.order_filled(
-                    cid, o.side.value, o.quantity, o.symbol, order.filled_price
-                ))  # fmt: skip
-        for cid in sorted(self._filled - open_ids):
-            self._filled.discard(cid)
-            await self._exited(cid)
+            self._following.add(order.client_order_id)
+            self._fill_notice(order)
+        for cid in sorted(self._following - open_ids):
+            self._following.discard(cid)
+            await self._closed(cid)
 
-    async def _exited(self, cid: str) -> None:
+    def _fill_notice(self, order: BrokerOrder) -> None:
+        o = order.order
+        cid = o.client_order_id
+        if order.filled_price is not None and cid not in self._filled:
+            self._filled.add(cid)
+            self._notices.emit(Notice.order_filled(
+                cid, o.side.value, o.quantity, o.symbol, order.filled_price
+            ))  # fmt: skip
+
+    async def _closed(self, cid: str) -> None:
         try:
             order = await self._broker.order_by_client_id(cid)
         except Exception as exc:
             log.debug("notify: cannot look up %s: %s", cid, exc)
             return
-        if order is None or order.exit_price is None or order.filled_price is None:
+        if order is None or order.filled_price is None:
+            return  # cancelled or expired unfilled: nothing happened worth a message
+        self._fill_notice(order)
+        self._filled.discard(cid)
+        if order.exit_price is None:
             return
         o = order.order
         sign = 1 if o.side.value == "long" else -1

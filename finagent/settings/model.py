@@ -235,7 +235,7 @@ class NotifySettings(_Section):
     timeout_s: float = Field(default=10.0, gt=0, le=300)
     #: at a clean stop, how long the daemon waits for its "stopped" message to go out
     stop_grace_s: float = Field(default=3.0, ge=0, le=60)
-    #: a bearer token for ``POST /alertmanager`` (None: the route is off)
+    #: the bearer token ``POST /alertmanager`` requires (None: accepted on loopback only)
     webhook_token: SecretStr | None = None
 
 

@@ -105,7 +105,18 @@ def test_compose_wires_the_app_prometheus_and_grafana():
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     services = compose["services"]
     default = {name for name, svc in services.items() if "profiles" not in svc}
-    assert default == {"finagent", "prometheus", "grafana"}
+    assert default == {"finagent", "prometheus", "grafana", "alertmanager"}
+    # Alerts: Prometheus -> Alertmanager -> finagent's POST /alertmanager, with its token.
+    prom = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
+    (targets,) = [c["targets"] for c in prom["alerting"]["alertmanagers"][0]["static_configs"]]
+    assert targets == ["alertmanager:9093"]
+    am = yaml.safe_load((MONITORING / "alertmanager.yml").read_text())
+    (hook,) = am["receivers"][0]["webhook_configs"]
+    assert hook["url"] == "http://finagent:9108/alertmanager"
+    token_file = hook["http_config"]["authorization"]["credentials_file"]
+    assert token_file == "/run/secrets/finagent_webhook_token"
+    assert services["alertmanager"]["secrets"] == ["finagent_webhook_token"]
+    assert "FINAGENT_NOTIFY__WEBHOOK_TOKEN" in services["finagent"]["environment"]
     scale = {name for name, svc in services.items() if svc.get("profiles") == ["scale"]}
     assert scale == {"redis", "daemon-redis", "worker"}
     for name in ("daemon-redis", "worker"):

@@ -193,3 +193,54 @@ async def test_wait_delivered_gives_up_after_its_timeout() -> None:
     t0 = trio.current_time()
     assert await _notifier(_Sender()).wait_delivered(FILL, 0.05) is False
     assert trio.current_time() - t0 >= 0.05
+
+
+async def test_the_watch_follows_submitted_and_pending_orders_to_their_fill_and_exit() -> None:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from finagent.domain.orders import BracketOrder, BrokerOrder, FillKind, OrderStatus, Side
+
+    at = datetime(2026, 3, 2, 15, tzinfo=UTC)
+
+    def order(cid: str, status: OrderStatus, filled: str | None, exit_: str | None) -> BrokerOrder:
+        o = BracketOrder(cid, "MSFT", Side.SHORT, 5, Decimal("50"), Decimal("51"), Decimal("48"))
+        return BrokerOrder(o, "b", status, at, 5 if filled else 0,
+                           Decimal(filled) if filled else None, at if filled else None,
+                           Decimal(exit_) if exit_ else None, FillKind.STOP if exit_ else None,
+                           at if exit_ else None)  # fmt: skip
+
+    notices, queue = Notices(enabled=True), _EnqueueQueue()
+    broker = _Broker([order("pending", OrderStatus.PENDING, None, None)])
+    watch = NotifyWatch(notices, queue, broker, lambda: 0.0)  # type: ignore[arg-type]
+    # Submitted by execution (a handler's outputs) and closed before the watch polled.
+    jobs = notices.jobs(Notice.order_submitted("quick", "short", 5, "MSFT", Decimal("50"),
+                                               Decimal("51"), Decimal("48")))  # fmt: skip
+    assert [j.key for j in jobs] == ["notify:submitted:quick"]
+    broker.by_id["quick"] = order("quick", OrderStatus.CLOSED, "50", "51")
+    await watch.poll_orders()
+    broker.orders = []  # the pending one filled and stopped out between two polls
+    broker.by_id["pending"] = order("pending", OrderStatus.CLOSED, "50", "48")
+    await watch.poll_orders()
+    broker.orders = [order("gone", OrderStatus.PENDING, None, None),
+                     order("lost", OrderStatus.PENDING, None, None)]  # fmt: skip
+    await watch.poll_orders()
+    broker.orders = []  # "gone" was cancelled unfilled; "lost" cannot be looked up
+
+    async def lookup(cid: str) -> object | None:
+        if cid == "lost":
+            raise OSError("broker down")
+        return order(cid, OrderStatus.CANCELED, None, None)
+
+    broker.order_by_client_id = lookup  # type: ignore[method-assign]
+    await watch.poll_orders()
+
+    async def down() -> list[object]:
+        raise OSError("broker down")
+
+    broker.open_orders = down  # type: ignore[method-assign]
+    await watch.poll_orders()  # the broker's trouble is execution's: nothing, no raise
+    notices._send.close()
+    await watch.drain()
+    assert queue.keys == ["notify:filled:quick", "notify:exited:quick",
+                          "notify:filled:pending", "notify:exited:pending"]  # fmt: skip
