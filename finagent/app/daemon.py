@@ -155,6 +155,8 @@ def _supervisor_spec(
             children.append(ChildSpec("flatten_guard", guard, shutdown_timeout=0.0))
     if parts.housekeeping is not None:
         children.append(ChildSpec("housekeeping", parts.housekeeping, shutdown_timeout=1.0))
+    if parts.broker_probe is not None:  # a read-only call: cancelling it at once is clean
+        children.append(ChildSpec("broker_probe", parts.broker_probe.run, shutdown_timeout=0.0))
     if parts.db_watch is not None:
         # It only stats a path: cancelling it at once is a clean stop.
         children.append(ChildSpec("db_watch", parts.db_watch.run, shutdown_timeout=0.0))

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from finagent.ports.broker import Broker
     from finagent.ports.market import MarketData
     from finagent.ports.queue import DispatchQueue
+    from finagent.services.broker_probe import BrokerProbe
     from finagent.services.db_watch import DatabaseWatch
     from finagent.services.dispatcher import Dispatcher
     from finagent.services.execution import Executor
@@ -111,6 +112,8 @@ class Parts:
     housekeeping: Actor | None = None
     #: watches the database file's identity (device, inode)
     db_watch: DatabaseWatch | None = None
+    #: probes a remote broker for ``/readyz`` (None: the paper broker, in this process)
+    broker_probe: BrokerProbe | None = None
     #: flattens at the broker at flatten time while degraded (the queue may be unusable)
     flatten_guard: FlattenGuard | None = None
     #: set by a fault the daemon cannot run through: it stops safely at the broker and exits

@@ -45,6 +45,7 @@ from finagent.domain.errors import BrokerError
 from finagent.domain.jobs import QueuePolicy
 from finagent.domain.notify import Notice
 from finagent.domain.scoring import ScoreWeights
+from finagent.services.broker_probe import BrokerProbe
 from finagent.services.counting import CountingQueue
 from finagent.services.db_watch import DatabaseWatch
 from finagent.services.dispatcher import Dispatcher
@@ -475,6 +476,9 @@ async def open_parts(
         )  # fmt: skip
         degrade_on_fault(q.writer.health, parts.watch, metrics)
         parts.live.update(store_checks(q.writer.health, q.backlog))
+        if s.broker != "paper":  # a remote broker: /readyz says whether it answers
+            parts.broker_probe = BrokerProbe(broker)
+            parts.live["broker_reachable"] = parts.broker_probe.check
         if q.redis is not None:
             parts.scheduler_actor = leader_actor(q.redis, scheduler.run)
             parts.housekeeping = housekeeping_actor(

@@ -90,6 +90,8 @@ async def _alpaca_session(settings: Any, session: Any, state: FakeAlpacaState) -
         )
         parts = probe.parts
         assert parts is not None
+        # A remote broker is probed for /readyz, and the fake answered it at start.
+        assert parts.broker_probe is not None and parts.live["broker_reachable"]() is None
         await vclock.sleep_until(session.close + timedelta(minutes=10))
         report = await parts.records.report(day)
         stop.set()
