@@ -8,61 +8,38 @@ and the clock. :func:`open_parts` opens them in order and closes them in reverse
 from __future__ import annotations
 
 import logging
-import os
 import random
-import socket
-import time
 from contextlib import AsyncExitStack, asynccontextmanager, closing
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import trio
-
-from finagent import __version__
-from finagent.adapters.clocks import VirtualClock
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.adapters.offload import InlineOffload, ThreadOffload
 from finagent.adapters.replay.market import ReplayMarket
 from finagent.adapters.replay.store import open_store
 from finagent.adapters.sim.market import SimMarket
 from finagent.adapters.sim.paper_broker import open_paper_broker
-from finagent.adapters.sqlite.dbfile import FileIdentity, check_integrity, hold_database
-from finagent.adapters.sqlite.state import SimAnchor, SqliteTradingStore, set_control
 from finagent.app.alpaca import AlpacaParts, open_alpaca, uses_alpaca
 from finagent.app.live_checks import degrade_on_fault, store_checks
 from finagent.app.notify import notify_parts
-from finagent.app.parts import Actor, Parts, broker_path, sim_session_for
-from finagent.app.redis_backend import (
-    QueueTrailRecords,
-    housekeeping_actor,
-    leader_actor,
-    open_redis_clock,
-    open_redis_queue_for,
-)
+from finagent.app.parts import Parts, broker_path, sim_session_for
+from finagent.app.queueing import build_dispatcher, open_queue
+from finagent.app.redis_backend import QueueTrailRecords, housekeeping_actor, leader_actor
 from finagent.app.rules import plan_rules, risk_profile, scan_rules
-from finagent.domain.errors import BrokerError
+from finagent.app.storage import halt_if_history_lost, open_clock, open_job_store
 from finagent.domain.jobs import QueuePolicy
 from finagent.domain.notify import Notice
 from finagent.domain.scoring import ScoreWeights
 from finagent.services.broker_probe import BrokerProbe
 from finagent.services.counting import CountingQueue
 from finagent.services.db_watch import DatabaseWatch
-from finagent.services.dispatcher import Dispatcher
 from finagent.services.execution import Executor
 from finagent.services.flatten_guard import FlattenGuard
 from finagent.services.market_hours import MarketHours
-from finagent.services.persistence import JobWriter, PersistentJobQueue, WriteRequest
 from finagent.services.planner import Planner
 from finagent.services.reconciliation import ReconcilingExecution, session_day, trail_book
 from finagent.services.reporter import Reporter
 from finagent.services.risk import RiskGuard
-from finagent.services.routing import (
-    ROUTES,
-    NotifyingQueue,
-    dispatcher_actor,
-    trio_time_queue,
-)
+from finagent.services.routing import ROUTES, dispatcher_actor
 from finagent.services.scanner import Scanner
 from finagent.services.scheduler import Scheduler
 from finagent.services.scoring import Scoring
@@ -75,19 +52,17 @@ from finagent.services.trading_state import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+    from collections.abc import AsyncIterator, Callable, Sequence
+    from datetime import datetime
 
-    from actors import ActorContext
-    from finagent.adapters.redis.queue import RedisJobQueue
+    from finagent.adapters.clocks import VirtualClock
     from finagent.app.options import DaemonOptions
-    from finagent.app.redis_backend import RedisWatch
     from finagent.domain.schedule import Entry
     from finagent.observability import Metrics
     from finagent.ports.broker import Broker
     from finagent.ports.compute import Offload
     from finagent.ports.market import MarketData
     from finagent.ports.news import News
-    from finagent.ports.queue import DispatchQueue
     from finagent.services.notifier import Notices
     from finagent.settings import Settings
 
@@ -97,153 +72,6 @@ log = logging.getLogger(__name__)
 
 #: Trio seconds between two rounds of the Redis queue's housekeeping
 HOUSEKEEPING_S = 1.0
-
-
-def _anchored_clock(store: SqliteTradingStore, settings: Settings) -> tuple[VirtualClock, float]:
-    wall = time.time()
-    start = settings.sim.start
-    sim_start = datetime.fromisoformat(start).timestamp() if start else wall
-    anchor = store.anchor(SimAnchor(wall, sim_start, settings.sim.speed))
-    now = datetime.fromtimestamp(anchor.virtual(wall), UTC)
-    log.info("sim timeline: %s at %gx (anchored in the database)", now.isoformat(), anchor.speed)
-    return VirtualClock(now, speed=anchor.speed), anchor.speed
-
-
-def _holder_note(settings: Settings) -> dict[str, object]:
-    """Who holds the lock, for ``finagent status``: in the lock file, so it lives and dies
-    with the lock (a row in the database would outlive a ``kill -9`` and read as running)."""
-    return {
-        "since": time.time(), "version": __version__, "feed": settings.feed,
-        "broker": settings.broker, "queue_backend": settings.queue_backend,
-    }  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class _Before:
-    """What was on disk before the daemon opened anything: is its database new, and the paper
-    broker's not?"""
-
-    new_db: bool
-    paper_db: bool
-
-
-def _open_store(
-    stack: AsyncExitStack, settings: Settings, metrics: Metrics
-) -> tuple[SqliteTradingStore, FileIdentity, _Before]:
-    """Lock the database file, check its pages, open it and watch its identity.
-
-    Raises:
-        StoreError: in use by another process (``DatabaseInUseError``), corrupt, unusable.
-    """
-    s = settings
-    # On Redis several processes share the file (the trading tables): a shared lock keeps a
-    # SQLite-backed daemon away from them, and them from it.
-    stack.enter_context(
-        hold_database(s.db_path, exclusive=s.queue_backend != "redis", note=_holder_note(s))
-    )
-    paper = broker_path(s.db_path, s.paper.db_path)
-    before = _Before(
-        new_db=not s.db_path.exists() or s.db_path.stat().st_size == 0,
-        paper_db=s.broker == "paper" and paper.exists() and paper.stat().st_size > 0,
-    )
-    checked = check_integrity(s.db_path)
-    if not checked.complete:
-        log.warning(
-            "database %s: quick_check stopped unfinished after %.1f s; the rest is unchecked",
-            s.db_path, checked.seconds,
-        )  # fmt: skip
-    store = SqliteTradingStore.open(
-        s.db_path, synchronous=s.sqlite.synchronous, busy_timeout_ms=s.sqlite.busy_timeout_ms
-    )
-    stack.callback(store.close)
-    store.identity = identity = FileIdentity(s.db_path)
-    store.observe = _commit_metrics(metrics)
-    return store, identity, before
-
-
-async def _halt_if_history_lost(
-    settings: Settings, before: _Before, broker: Broker, metrics: Metrics
-) -> None:
-    """A new database beside a broker that already holds our book: halt until ``resume``.
-
-    A lost database must not pass for a first start: the broker's orders and the paper
-    broker's book would go on without the daemon's history of them.
-    """
-    if not before.new_db:
-        return
-    try:
-        working = len(await broker.open_orders())
-    except BrokerError as exc:  # reconciliation retries the broker; this check only warns
-        log.warning("cannot list the broker's open orders at start: %s", exc)
-        working = 0
-    if not before.paper_db and working == 0:
-        return
-    s = settings
-    found = (
-        f"the paper broker's database {broker_path(s.db_path, s.paper.db_path)}"
-        if before.paper_db
-        else f"{working} open order(s) at the broker"
-    )
-    set_control(s.db_path, "halted", flatten=False, now=time.time())
-    metrics.database_faults.labels("fresh_database").inc()
-    log.error(
-        "database %s is new but %s already exists: trading is halted until `finagent resume`"
-        " (restore the old database if it was lost)",
-        s.db_path, found,
-    )  # fmt: skip
-
-
-def _commit_metrics(metrics: Metrics) -> Callable[[int, float], None]:
-    def observe(ops: int, seconds: float) -> None:
-        metrics.sqlite_commit_batch_size.observe(ops)
-        metrics.sqlite_commit_seconds.observe(seconds)
-
-    return observe
-
-
-def _node() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _persistence(
-    writer: JobWriter, receive: trio.MemoryReceiveChannel[WriteRequest]
-) -> Callable[[ActorContext[object]], Awaitable[None]]:
-    async def persistence(ctx: ActorContext[object]) -> None:
-        await ctx.background(writer.serve, receive, ctx.started)  # started: after recovery
-
-    return persistence
-
-
-@dataclass
-class _Queue:
-    """The job queue the stages share, the records the services read, and the writer."""
-
-    queue: DispatchQueue
-    records: WriterRecords | QueueTrailRecords
-    writer_records: WriterRecords
-    writer: JobWriter
-    persistence: Actor
-    redis: RedisJobQueue | None
-    notifying: NotifyingQueue | None
-    backlog: Callable[[], int]  # requests waiting in the writer's mailbox
-    watch: RedisWatch | None = None
-
-
-async def _open_clock(
-    settings: Settings, options: DaemonOptions, store: SqliteTradingStore, metrics: Metrics
-) -> tuple[VirtualClock, float]:
-    """The run's clock and its speed: the simulator's, Redis's shared anchor, or the DB's.
-
-    An anchored clock follows the system clock, as a restart would: a wall-clock step is
-    logged, counted (``finagent_clock_steps_total``) and re-planned by every sleeper.
-    """
-    if options.clock:
-        return options.clock, 1.0
-    if settings.queue_backend == "redis":
-        clock, speed = await open_redis_clock(settings)
-    else:
-        clock, speed = _anchored_clock(store, settings)
-    return clock.following(time.time, metrics.count_clock_step), speed
 
 
 async def open_feeds(
@@ -274,47 +102,6 @@ async def open_feeds(
         store = stack.enter_context(closing(open_store(settings.replay.path)))
         market = news = ReplayMarket(store, sim_session_for(calendar))
     return market, news, alpaca
-
-
-async def _open_queue(
-    stack: AsyncExitStack,
-    settings: Settings,
-    options: DaemonOptions,
-    store: SqliteTradingStore,
-    policy: QueuePolicy,
-    clock: VirtualClock,
-) -> _Queue:
-    """The single writer over the SQLite store, and the job queue: SQLite's or Redis's."""
-    send, receive = trio.open_memory_channel[WriteRequest](1024)
-    writer = JobWriter(
-        store, policy, clock.timestamp, inline=options.inline,
-        retain_done_s=settings.queue.retain_done_s,
-    )  # fmt: skip
-    writer_records = WriterRecords(send)
-    persistence = _persistence(writer, receive)
-    backlog = lambda: receive.statistics().current_buffer_used  # noqa: E731
-    if settings.queue_backend != "redis":
-        queue = PersistentJobQueue(send)
-        return _Queue(
-            queue, writer_records, writer_records, writer, persistence, None, None, backlog
-        )
-    watch = await stack.enter_async_context(
-        open_redis_queue_for(settings, policy, clock, inline=options.inline)
-    )
-    redis_queue = watch.queue
-    notifying = NotifyingQueue(redis_queue)
-    records = QueueTrailRecords(writer_records, redis_queue, watch)
-    return _Queue(
-        notifying,
-        records,
-        writer_records,
-        writer,
-        persistence,
-        redis_queue,
-        notifying,
-        backlog,
-        watch,
-    )
 
 
 async def _open_broker(
@@ -383,24 +170,6 @@ def _on_skipped(metrics: Metrics, notices: Notices) -> Callable[[Entry, datetime
     return skipped
 
 
-def _dispatcher(
-    settings: Settings, options: DaemonOptions, q: _Queue, clock: VirtualClock
-) -> Dispatcher:
-    """The dispatcher, woken by this process's commits (the writer's or the Redis queue's)."""
-    qs = settings.queue
-    inline_sqlite = options.inline and q.redis is None
-    idle = 3600.0 if inline_sqlite else None  # inline: every wake-up is a commit
-    dispatcher = Dispatcher(
-        trio_time_queue(q.queue, clock.trio_deadline), trio.current_time, node=_node(),
-        poll_s=idle or qs.poll_s, poll_max_s=idle or qs.poll_max_s,
-    )  # fmt: skip
-    if q.notifying is None:
-        q.writer.listen(dispatcher.on_commit)
-    else:
-        q.notifying.listen(dispatcher.on_commit)
-    return dispatcher
-
-
 @asynccontextmanager
 async def open_parts(
     settings: Settings, options: DaemonOptions, metrics: Metrics, entries: Sequence[Entry]
@@ -411,19 +180,19 @@ async def open_parts(
     """
     s = settings
     async with AsyncExitStack() as stack:
-        store, identity, before = _open_store(stack, s, metrics)
-        clock, speed = await _open_clock(s, options, store, metrics)
+        store, identity, before = open_job_store(stack, s, metrics)
+        clock, speed = await open_clock(s, options, store, metrics)
         calendar = XcalsExchangeCalendar(s.exchange.calendar)
         offload = offload_for(options)
         market, news, alpaca = await open_feeds(stack, s, options, metrics, calendar, offload)
         qs = s.queue
         # Leases guard against a hung worker: real seconds, so virtual ones at speed N.
         policy = QueuePolicy(qs.lease_s * speed, qs.max_attempts, qs.retry_base_s, qs.retry_max_s)
-        q = await _open_queue(stack, s, options, store, policy, clock)
+        q = await open_queue(stack, s, options, store, policy, clock)
         # Every enqueue (scheduler, halt's flatten, stage outputs) counted once, here.
         q.queue = CountingQueue(q.queue, metrics.count_enqueued, clock.timestamp)
         broker = await _open_broker(stack, s, alpaca, market, clock)
-        await _halt_if_history_lost(s, before, broker, metrics)
+        await halt_if_history_lost(s, before, broker, metrics)
         switch = TradingSwitch()
         chaos = Chaos(options.crash_rate, s.sim.seed) if options.crash_rate > 0 else None
         stats = StageStats()
@@ -452,7 +221,7 @@ async def open_parts(
         ):
             stages["notifier"] = Stage(notify.notifier, q.queue, clock.timestamp, metrics=metrics)
         routes = {job_type: actor for job_type, actor in ROUTES.items() if actor in stages}
-        dispatcher = _dispatcher(s, options, q, clock)
+        dispatcher = build_dispatcher(s, options, q, clock)
         scheduler = Scheduler(
             entries, calendar, clock, q.queue, cursor=StoredScheduleCursor(q.writer_records),
             on_skipped=_on_skipped(metrics, notify.notices),
