@@ -23,7 +23,7 @@ from typing import Any
 
 import trio
 import trio.testing
-from finagent.composition import DaemonProbe
+from finagent.app.parts import DaemonProbe
 
 from finagent.adapters.clocks import VirtualClock
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
