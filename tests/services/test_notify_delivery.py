@@ -153,7 +153,7 @@ async def test_a_400_is_one_dead_letter_naming_the_destination_and_others_still_
     tmp_path: Path, mock_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     key = "notify:filled:cid-1:broken"
-    with open_receiver([400] * 20) as bad, open_receiver() as good:
+    with open_receiver(then=400) as bad, open_receiver() as good:
         urls = {"broken": bad.url(f"hook/{CANARY}"), "phone": good.url()}
         with caplog.at_level(logging.WARNING, logger="finagent"):
             async with delivering(tmp_path, urls) as (h, commits, jobs):
