@@ -19,7 +19,7 @@ __all__ = ["Receiver", "open_receiver"]
 
 @dataclass
 class Receiver:
-    """What the server answered and recorded; ``statuses`` is consumed, then 200 forever."""
+    """What the server answered and recorded; ``statuses`` is consumed, then ``then`` forever."""
 
     port: int = 0
     statuses: list[int] = field(default_factory=list)
@@ -27,6 +27,8 @@ class Receiver:
     delivered: list[dict[str, Any]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: the status once ``statuses`` is used up (400: a destination that refuses everything)
+    then: int = 200
     #: called with each body before answering; False: record it as seen, hang up unanswered
     before: Callable[[dict[str, Any]], bool] | None = None
 
@@ -41,9 +43,9 @@ class Receiver:
 
 
 @contextmanager
-def open_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
+def open_receiver(statuses: list[int] | None = None, then: int = 200) -> Iterator[Receiver]:
     """Serve on a free loopback port in a thread until the block ends."""
-    receiver = Receiver(statuses=list(statuses or []))
+    receiver = Receiver(statuses=list(statuses or []), then=then)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -54,7 +56,7 @@ def open_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
                 self.close_connection = True
                 return
             with receiver.lock:
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                status = receiver.statuses.pop(0) if receiver.statuses else receiver.then
                 receiver.seen.append(body)
                 receiver.paths.append(self.path)
                 if 200 <= status < 300:

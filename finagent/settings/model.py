@@ -5,13 +5,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 __all__ = ["CONFIG_ENV", "DEFAULT_CONFIG", "ENV_PREFIX", "SECRET_PATHS", "Settings"]
 
@@ -209,14 +210,19 @@ class NotifyDestination(_Section):
     #: ``FINAGENT_NOTIFY__DESTINATIONS__<NAME>__URL``, e.g. ``tgram://<bot token>/<chat id>``
     url: SecretStr | None = None
     #: event kinds it wants (docs/operating.md, "Notifications"); ``all`` for every kind
-    kinds: tuple[str, ...] = ("all",)
+    kinds: Annotated[tuple[str, ...], NoDecode] = ("all",)
     min_level: Literal["info", "warning", "critical"] = "info"
 
     @field_validator("kinds", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
-        # FINAGENT_NOTIFY__DESTINATIONS__PHONE__KINDS=order_filled,loss_limit reads as a list.
-        return tuple(v.strip() for v in value.split(",")) if isinstance(value, str) else value
+        # FINAGENT_NOTIFY__DESTINATIONS__PHONE__KINDS=order_filled,loss_limit reads as a list
+        # (NoDecode: the env source would parse it as JSON and fail); a JSON list still works.
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            return json.loads(value)
+        return tuple(v.strip() for v in value.split(","))
 
     @field_validator("min_level", mode="before")
     @classmethod

@@ -244,3 +244,78 @@ async def test_the_watch_follows_submitted_and_pending_orders_to_their_fill_and_
     await watch.drain()
     assert queue.keys == ["notify:filled:quick", "notify:exited:quick",
                           "notify:filled:pending", "notify:exited:pending"]  # fmt: skip
+
+
+async def test_an_order_that_leaves_the_open_set_filled_but_not_exited_gets_its_fill_only() -> None:
+    from datetime import UTC, datetime
+
+    from finagent.domain.orders import BracketOrder, BrokerOrder, OrderStatus, Side
+
+    o = BracketOrder("cid-9", "NVDA", Side.LONG, 3, Decimal("10"), Decimal("9"), Decimal("12"))
+    at = datetime(2026, 3, 2, 15, tzinfo=UTC)
+    broker = _Broker([])
+    # Not open any more, filled, no exit recorded yet (the broker closed the order record
+    # before its exit leg reported): the fill is news, an exit is not claimed.
+    broker.by_id["cid-9"] = BrokerOrder(o, "b9", OrderStatus.FILLED, at, 3, Decimal("10"), at)
+    notices, queue = Notices(enabled=True), _EnqueueQueue()
+    watch = NotifyWatch(notices, queue, broker, lambda: 0.0)  # type: ignore[arg-type]
+    notices.jobs(Notice.order_submitted("cid-9", "long", 3, "NVDA", Decimal("10"), Decimal("9"),
+                                        Decimal("12")))  # fmt: skip
+    await watch.poll_orders()
+    await watch.poll_orders()  # followed no more: looked up once
+    notices._send.close()
+    await watch.drain()
+    assert queue.keys == ["notify:filled:cid-9"]
+
+
+async def test_only_a_burst_of_restarts_within_the_window_is_a_storm() -> None:
+    from actors.events import ActorStarted
+
+    notices, queue, now = Notices(enabled=True), _EnqueueQueue(), [0.0]
+    watch = NotifyWatch(notices, queue, _Broker([]), lambda: now[0])  # type: ignore[arg-type]
+    for t in (0.0, 200.0, 400.0, 600.0, 800.0):  # 5 restarts, never 4 within 300 s
+        now[0] = t
+        watch.on_event(ActorRestarted("risk", 1, 0.1))
+    watch.on_event(ActorStarted("risk"))  # other events: not a storm, not a mismatch
+    watch.on_event(ActorExited("risk", ExitReason.ERROR, RuntimeError("boom")))
+    for t in (900.0, 901.0, 902.0):  # with 800: 4 within the window, the storm threshold
+        now[0] = t
+        watch.on_event(ActorRestarted("risk", 1, 0.1))
+    notices._send.close()
+    await watch.drain()
+    assert queue.keys == ["notify:storm:risk:902"]
+
+
+def test_a_full_outbox_without_metrics_warns_on_the_first_drop_then_every_100th(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    notices = Notices(enabled=True, capacity=1)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(102):  # 1 kept, 101 dropped: warnings at drop 1 and drop 100
+            notices.emit(FILL)
+    latest = "(latest: AAPL: buy 10 filled at 101.5)"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"notification outbox full: {n} notice(s) dropped so far {latest}" for n in (1, 100)
+    ]
+
+
+async def test_the_watch_actor_drains_the_outbox_and_polls_the_broker(autojump_clock) -> None:
+    from actors import ChildSpec, SupervisorSpec, open_supervisor
+
+    notices, queue = Notices(enabled=True), _EnqueueQueue()
+    broker = _Broker([])
+    polls: list[float] = []
+
+    async def open_orders() -> list[object]:
+        polls.append(trio.current_time())
+        return []
+
+    broker.open_orders = open_orders  # type: ignore[method-assign]
+    watch = NotifyWatch(notices, queue, broker, lambda: 0.0, poll_s=5.0)  # type: ignore[arg-type]
+    spec = SupervisorSpec("test", [ChildSpec("notify_watch", watch.run, shutdown_timeout=0.5)])
+    async with open_supervisor(spec):
+        t0 = trio.current_time()
+        notices.emit(FILL)
+        await trio.sleep(12)
+    assert queue.keys == ["notify:filled:cid-1"]
+    assert [round(t - t0) for t in polls] == [0, 5, 10]
