@@ -23,11 +23,11 @@ from typing import Any
 
 import trio
 import trio.testing
-from finagent.app.parts import DaemonProbe
 
 from finagent.adapters.clocks import VirtualClock
 from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.app import DaemonOptions, run_daemon
+from finagent.app.parts import DaemonProbe
 from finagent.settings import load_settings
 
 __all__ = ["FIRST_DAY", "format_soak_bench", "rss_mb", "run_soak_bench"]
