@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import signal
 import socket
 import time
 from datetime import UTC, datetime
@@ -19,7 +20,9 @@ from finagent.app.redis_backend import RedisWatch
 from finagent.domain.jobs import QueuePolicy
 from finagent.domain.risk import TradingState
 from finagent.services.trading_state import TradingSwitch
-from tests.redis_server import shared_redis_server
+from tests.redis_server import RedisServer, redis_server, shared_redis_server
+
+__all__ = ["redis_server"]  # the fixture, used by name below
 
 _N = itertools.count()
 
@@ -63,3 +66,38 @@ async def test_start_up_retries_then_one_error(autojump_clock: Any, caplog) -> N
             pass
     assert trio.current_time() - t0 == pytest.approx(0.5 + 1 + 2 + 4 + 4)
     assert len([r for r in caplog.records if "not answering at start" in r.getMessage()]) == 5
+
+
+async def test_the_watch_keeps_checking_through_a_hung_redis_and_sees_it_back(
+    redis_server: RedisServer,
+) -> None:
+    # SIGSTOP: the server accepts connections (the kernel does) but never answers, so each
+    # epoch check times out and reconnects: the watch's own checks are what count connects.
+    ns = f"{{watch{next(_N)}}}"
+    changes: list[bool] = []
+    async with open_redis_queue(
+        redis_server.url, QueuePolicy(1.0, 1), time.time, namespace=ns, timeout_s=0.2
+    ) as queue:
+        epoch = await claim_epoch(queue, "ours", time.time())
+        clock = VirtualClock(datetime(2025, 1, 6, 15, tzinfo=UTC), speed=1.0)
+        watch = RedisWatch(queue, epoch, clock, "America/New_York", check_s=0.05)
+        watch.listen(changes.append)
+        proc = redis_server.proc
+        assert proc is not None
+        async with trio.open_nursery() as nursery:
+            await nursery.start(watch.run)
+            before = queue.transport.connects
+            proc.send_signal(signal.SIGSTOP)
+            try:
+                with trio.fail_after(10):  # bounded polling of a real process's effect
+                    while queue.transport.connects < before + 2:  # noqa: ASYNC110
+                        await trio.sleep(0.05)
+                # the run loop lives on; each reconnect to the hung server looks up for a moment
+                assert changes[:2] == [False, True] and changes.count(False) >= 2
+            finally:
+                proc.send_signal(signal.SIGCONT)
+            with trio.fail_after(10):
+                while not watch.up:  # noqa: ASYNC110 - the next check reconnects
+                    await trio.sleep(0.05)
+            assert changes[-1] is True and watch.lost is None  # back, with our data
+            nursery.cancel_scope.cancel()
