@@ -327,7 +327,8 @@ def load_anchor(conn: sqlite3.Connection, default: SimAnchor) -> SimAnchor:
             found = SimAnchor(float(row[0]), float(row[1]), float(row[2]))
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite already rolled back on SQLITE_FULL: keep its error
+            conn.execute("ROLLBACK")
         raise
     return found
 
