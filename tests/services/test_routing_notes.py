@@ -83,3 +83,31 @@ async def test_a_restarted_dispatcher_actor_keeps_its_routes(
     assert flaky.claims >= 2  # it crashed on the first claim and ran again
     assert got == ["flatten:a"]  # the restart did not register the routes twice (that raises)
     assert done.counts == {("flatten", JobStatus.DONE): 1}
+
+
+async def test_the_queue_gauges_keep_their_last_values_through_an_outage(
+    tmp_path: Path, autojump_clock
+) -> None:
+    from finagent.observability import Metrics
+    from tests.fakes.queue import OutageQueue
+
+    metrics = Metrics("test", process_collectors=False)
+    depth = "finagent_queue_depth"
+    async with open_sqlite_harness(tmp_path / "q.db", POLICY) as h:
+        gauged = OutageQueue(h.queue)
+        dispatcher = Dispatcher(h.queue, virtual_now, node="t")
+        h.writer.listen(dispatcher.on_commit)
+        actor = dispatcher_actor(dispatcher, {}, gauged, metrics, stats_s=1.0)
+        spec = SupervisorSpec("root", [ChildSpec("dispatcher", actor)])
+        await h.queue.enqueue([NewJob("scan", "a"), NewJob("scan", "b")])
+        async with open_supervisor(spec, dispatcher):
+            await trio.sleep(1.5)
+            assert metrics.registry.get_sample_value(depth, {"status": "pending"}) == 2
+            gauged.down = True  # Redis away: stats() refused
+            await h.queue.enqueue([NewJob("scan", "c")])
+            await trio.sleep(3)
+            assert gauged.refused >= 2  # asked on every beat, refused each time
+            assert metrics.registry.get_sample_value(depth, {"status": "pending"}) == 2  # kept
+            gauged.down = False
+            await trio.sleep(1.5)
+            assert metrics.registry.get_sample_value(depth, {"status": "pending"}) == 3
