@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from finagent.adapters.replay.store import DailyRow, open_store
 from finagent.app.data import gapped, scan_instant
 from finagent.domain.market import Session
 from finagent.settings import load_settings
+from finagent.settings.model import ScheduleEntry
 
 OPEN = datetime(2025, 1, 7, 14, 30, tzinfo=UTC)
 SESSION = Session(date(2025, 1, 7), OPEN, datetime(2025, 1, 7, 21, tzinfo=UTC))
@@ -61,3 +62,15 @@ def test_a_data_gap_skips_the_day_and_progress_is_told(
     )
     assert result.skipped == [{"date": "2025-01-07", "reason": "replay data gap: A on ..."}]
     assert seen == [(0, 1, "2025-01-07"), (1, 1, "")]
+
+
+def test_without_a_timed_scan_entry_the_scan_instant_is_half_an_hour_before_the_open() -> None:
+    """Entries of other types, and a scan fired by cron (no session time), are passed over."""
+    defaults = load_settings(environ={}).settings
+    schedule = {
+        "flatten": ScheduleEntry(job_type="flatten", at="close-5m"),
+        "cron_scan": ScheduleEntry(job_type="scan", cron="0 9 * * 1-5"),
+    }
+    settings = defaults.model_copy(update={"schedule": schedule})
+    late = Session(SESSION.date, OPEN + timedelta(hours=1), SESSION.close)  # not the default's
+    assert scan_instant(settings, late) == datetime(2025, 1, 7, 15, 0, tzinfo=UTC)

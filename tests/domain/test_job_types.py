@@ -196,6 +196,7 @@ def _candidate():
     return GapCandidate(snap, snap.gap_pct, Direction.UP, snap.relative_volume, ())
 
 
+NOTICE = {"kind": "order_filled", "level": "info", "key": "k", "title": "t", "body": "b"}
 SCORE = {"symbol": "A", "score": 1.5, "components": {"gap": 1.5}}
 CANDIDATE = ScoreJob(SESSION, (_candidate(),)).encode()["candidates"][0]
 EXECUTE = ExecuteJob(
@@ -237,6 +238,9 @@ EXECUTE = ExecuteJob(
         ("execute", {**EXECUTE, "reasons": [{"code": "size_zero"}]}, "missing field 'detail'"),
         ("execute", {**EXECUTE, "risk_amount": "lots"}, "not a decimal"),
         ("time_stop", {**SCHEDULED, "client_order_id": 7}, "'client_order_id' has the wrong"),
+        ("notify", NOTICE | {"kind": "gossip"}, "^payload: 'gossip' is not a valid NoticeKind"),
+        ("notify", NOTICE | {"level": "loud"}, "^payload: 'loud' is not a valid Level"),
+        ("notify", NOTICE | {"kind": 7}, "^payload: field 'kind' has the wrong"),
     ],
 )
 def test_a_payload_that_does_not_fit_its_type_is_a_payload_error(job_type, payload, error):

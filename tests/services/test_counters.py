@@ -197,3 +197,17 @@ async def test_market_open_follows_the_calendar_and_the_daemons_clock(when, is_o
     watch.show_market()
     assert metrics.registry.get_sample_value("finagent_market_open") == is_open
     assert hours.is_open(when) == bool(is_open)  # the second call uses the day's cached sessions
+
+
+async def test_a_lease_renewed_through_the_counting_queue_is_the_writers_answer_uncounted(
+    autojump_clock, tmp_path
+):
+    metrics = Metrics(process_collectors=False)
+    clock = VirtualClock(datetime(2026, 11, 25, 9, 0, tzinfo=NY))
+    async with _counted(tmp_path / "q.db", clock, metrics) as (queue, _):
+        [job] = await queue.enqueue([NewJob("report", "report:2026-11-25")])
+        [claimed] = await queue.claim(["report"], 1, "worker-a")
+        assert claimed.id == job.id
+        assert await queue.extend(job.id, "worker-a") is True
+        assert await queue.extend(job.id, "worker-b") is False  # not the lease holder
+    assert _enqueued(metrics, "report") == 1.0

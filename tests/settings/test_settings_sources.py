@@ -29,3 +29,15 @@ def test_the_yaml_source_answers_a_field_with_its_value_never_as_complex() -> No
     assert source.get_field_value(None, "risk") == ({"max_positions": 3}, "risk", False)
     assert source.get_field_value(None, "broker") == (None, "broker", False)
     assert source() == {"feed": "sim", "risk": {"max_positions": 3}}
+
+
+def test_a_destinations_min_level_from_the_env_is_read_in_any_case() -> None:
+    env = {
+        "FINAGENT_NOTIFY__DESTINATIONS__PHONE__URL": "json://localhost:9/hook",
+        "FINAGENT_NOTIFY__DESTINATIONS__PHONE__MIN_LEVEL": "WARNING",
+    }
+    phone = load_settings(None, environ=env).settings.notify.destinations["phone"]
+    assert phone.min_level == "warning"
+    env["FINAGENT_NOTIFY__DESTINATIONS__PHONE__MIN_LEVEL"] = "Loud"
+    with pytest.raises(ConfigError, match="min_level"):
+        load_settings(None, environ=env)

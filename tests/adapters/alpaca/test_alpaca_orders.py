@@ -121,3 +121,31 @@ async def test_the_days_orders_are_listed_from_the_broker_page_by_page() -> None
     ]
     assert duplicate_orders(listed, "gap-20260310-") == 1
     assert later == []
+
+
+async def test_a_simple_market_order_between_the_brackets_is_not_listed() -> None:
+    """A close's market order (``order_class: simple``) is in the account's list of the day,
+    between two brackets and on a page of its own; only the brackets come back."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    async with open_rig() as rig:
+        since = rig.state.now() - timedelta(seconds=1)
+        first = await rig.broker.submit(ORDER)
+        rig.state.clock_offset += timedelta(seconds=1)
+        now = rig.state.now().isoformat()
+        market = {
+            "id": rig.state.new_id(), "client_order_id": rig.state.new_id(), "symbol": "ABC",
+            "qty": "100", "side": "sell", "type": "market", "status": "filled",
+            "filled_qty": "100", "filled_avg_price": "10.50", "filled_at": now,
+            "order_class": "simple", "created_at": now, "submitted_at": now, "legs": [],
+        }  # fmt: skip
+        rig.state.orders[market["id"]] = market
+        rig.state.clock_offset += timedelta(seconds=1)
+        second = await rig.broker.submit(replace(ORDER, client_order_id="gap-20260310-ABC-2"))
+        rig.broker.page = 1  # one order a page: the market order's page lists nothing
+        listed = await rig.broker.orders_since(since)
+        pages = [q["after"] for path, q in rig.state.queries if q.get("status") == "all"]
+    assert [o.client_order_id for o in listed] == [first.client_order_id, second.client_order_id]
+    assert len(pages) == 4  # three full pages of one, then an empty one
+    assert pages[2] == market["submitted_at"]  # the page after the market order's
