@@ -150,9 +150,9 @@ def _supervisor_spec(
     if scheduler:
         body = parts.scheduler_actor or parts.scheduler.run
         children.append(ChildSpec("scheduler", body, shutdown_timeout=1.0))
-        if parts.flatten_guard is not None:  # beside the scheduler: one process guards the day
-            guard = parts.flatten_guard.run
-            children.append(ChildSpec("flatten_guard", guard, shutdown_timeout=0.0))
+        # Beside the scheduler: one process guards the day's flatten (open_parts always builds it).
+        assert parts.flatten_guard is not None
+        children.append(ChildSpec("flatten_guard", parts.flatten_guard.run, shutdown_timeout=0.0))
     if parts.housekeeping is not None:
         children.append(ChildSpec("housekeeping", parts.housekeeping, shutdown_timeout=1.0))
     if parts.broker_probe is not None:  # a read-only call: cancelling it at once is clean
