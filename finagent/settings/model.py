@@ -197,7 +197,19 @@ class RedisSettings(_Section):
     connect_timeout_s: float = Field(default=5.0, gt=0, le=300)
 
 
-SECRET_PATHS: frozenset[str] = frozenset({"alpaca.key_id", "alpaca.secret_key", "redis.url"})
+class DashboardSettings(_Section):
+    """``finagent dashboard``: where it listens and how often its pages refresh."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8501, ge=0, le=65535)
+    refresh_s: float = Field(default=5.0, ge=1, le=3600)
+    #: required when ``host`` is not a loopback address; from FINAGENT_DASHBOARD__PASSWORD only
+    password: SecretStr | None = None
+
+
+SECRET_PATHS: frozenset[str] = frozenset(
+    {"alpaca.key_id", "alpaca.secret_key", "redis.url", "dashboard.password"}
+)
 
 
 class Settings(BaseSettings):
@@ -230,6 +242,7 @@ class Settings(BaseSettings):
     paper: PaperSettings = PaperSettings()
     alpaca: AlpacaSettings = AlpacaSettings()
     redis: RedisSettings = RedisSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
     @field_validator("schedule", mode="before")
     @classmethod
