@@ -7,7 +7,6 @@ is never served to a network without one.
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import os
 from pathlib import Path
@@ -45,7 +44,9 @@ def dashboard(
     )
     loaded = load(config, overrides)
     settings = loaded.settings.dashboard
-    if importlib.util.find_spec("streamlit") is None:
+    try:
+        import streamlit  # noqa: F401 - only whether the extra is installed
+    except ImportError:
         die(INSTALL_HINT)
     if not is_loopback(settings.host) and settings.password is None:
         die(
