@@ -170,10 +170,13 @@ def shown_day(path: Path, today: date) -> date:
 
 
 def intraday_pnl(fills: Sequence[Fill]) -> list[tuple[datetime, Decimal]]:
-    """Realized P&L through the day: the running sum of net round trips at each close."""
+    """Realized P&L through the day: 0 at the first fill, then the running sum at each close."""
+    trips = sorted(round_trips(fills), key=lambda t: t.closed_at)
+    if not trips:
+        return []
     total = Decimal(0)
-    out: list[tuple[datetime, Decimal]] = []
-    for trip in sorted(round_trips(fills), key=lambda t: t.closed_at):
+    out: list[tuple[datetime, Decimal]] = [(min(f.at for f in fills), total)]
+    for trip in trips:
         total += trip.net
         out.append((trip.closed_at, total))
     return out

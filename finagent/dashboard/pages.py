@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import altair as alt
 import pendulum
 import streamlit as st
 
@@ -217,11 +218,11 @@ def today(settings: Settings) -> None:
     )  # fmt: skip
     if day != today_:
         st.info(f"No scan yet today ({today_}): showing {day}, the latest session with a report.")
-    _book(s, book)
+    _book(s, book, ex)
     _pipeline(views.pipeline(settings.db_path, day))
 
 
-def _book(s: Status, book: Any) -> None:
+def _book(s: Status, book: Any, zone: str) -> None:
     st.subheader("Positions")
     if s.broker_view == "remote":
         st.info("The broker is remote (Alpaca): its book is not read here; see its site.")
@@ -251,8 +252,16 @@ def _book(s: Status, book: Any) -> None:
     curve = views.intraday_pnl(book.fills)
     st.subheader("Realized P&L through the day")
     if curve:
-        st.line_chart([{"time": t, "realized P&L": float(v)} for t, v in curve],
-                      x="time", y="realized P&L")  # fmt: skip
+        # Exchange wall time without a zone: the browser would shift an aware one to its own.
+        points = [{"time": pendulum.instance(t).in_tz(zone).naive().isoformat(),
+                   "realized P&L": float(v)} for t, v in curve]  # fmt: skip
+        chart = alt.Chart({"values": points}).mark_line(interpolate="step-after", point=True)
+        st.altair_chart(
+            chart.encode(x=alt.X("time:T", title=f"time ({zone})"), y="realized P&L:Q").properties(
+                height=220
+            ),
+            width="stretch",
+        )
     else:
         st.write("No closed trade yet.")
 
@@ -266,11 +275,19 @@ def _pipeline(p: views.Pipeline) -> None:
             [{"symbol": c.symbol, "score": c.score, **c.components} for c in p.candidates],
             hide_index=True,
         )
-        st.bar_chart(
-            [{"symbol": c.symbol, "component": k, "points": v}
-             for c in p.candidates for k, v in c.components.items()],
-            x="symbol", y="points", color="component",
-        )  # fmt: skip
+        parts = [{"symbol": c.symbol, "component": k, "points": v}
+                 for c in p.candidates for k, v in c.components.items()]  # fmt: skip
+        bars = (
+            alt.Chart({"values": parts})
+            .mark_bar()
+            .encode(
+                x=alt.X("symbol:N", sort=[c.symbol for c in p.candidates]),
+                y=alt.Y("points:Q", stack="zero"),
+                color=alt.Color("component:N", legend=alt.Legend(orient="bottom")),
+                tooltip=["symbol:N", "component:N", "points:Q"],
+            )
+        )
+        st.altair_chart(bars.properties(height=260), width="stretch")
     st.subheader("Plans: approved and rejected")
     if not p.decisions:
         st.write("No plans.")
@@ -281,6 +298,8 @@ def _pipeline(p: views.Pipeline) -> None:
          for d in p.decisions],
         hide_index=True,
     )  # fmt: skip
+    approved = sum(1 for d in p.decisions if d.approved)
+    st.caption(f"{approved} approved, {len(p.decisions) - approved} rejected")
 
 
 def history(settings: Settings) -> None:
@@ -295,10 +314,24 @@ def history(settings: Settings) -> None:
     cols[1].metric("Total P&L", money(sum((r.pnl for r in rows), Decimal(0))))
     cols[2].metric("Equity", money(rows[-1].equity))
     cols[3].metric("Max drawdown", money(min(r.drawdown for r in rows)))
-    st.line_chart([{"date": r.date, "equity": float(r.equity)} for r in rows], x="date",
-                  y="equity")  # fmt: skip
-    st.area_chart([{"date": r.date, "drawdown": float(r.drawdown)} for r in rows], x="date",
-                  y="drawdown", color="#d62728")  # fmt: skip
+    curve = {"values": [{"date": r.date, "equity": float(r.equity),
+                         "drawdown": float(r.drawdown)} for r in rows]}  # fmt: skip
+    left, right = st.columns(2)
+    x = alt.X("date:O", title="session")
+    left.altair_chart(
+        alt.Chart(curve, title="Equity")
+        .mark_line(point=True)
+        .encode(x=x, y=alt.Y("equity:Q", scale=alt.Scale(zero=False)))
+        .properties(height=240),
+        width="stretch",
+    )
+    right.altair_chart(
+        alt.Chart(curve, title="Drawdown from the peak")
+        .mark_area(color="#d62728", opacity=0.6)
+        .encode(x=x, y="drawdown:Q")
+        .properties(height=240),
+        width="stretch",
+    )
     st.dataframe(
         [{"date": r.date, "P&L": money(r.pnl), "trades": r.trades, "wins": r.wins,
           "losses": r.losses, "hit rate": r.hit_rate or "-", "max DD": money(r.max_drawdown),
@@ -353,7 +386,11 @@ def schedule(settings: Settings) -> None:
     s = read_status(settings)
     st.caption(f"{settings.exchange.calendar}: exchange time {ex}, display time {shown}")
     rows: list[dict[str, str]] = []
-    for d in views.next_sessions(settings, s.now):
+    days = views.next_sessions(settings, s.now)
+    closed = [f"{d.date} {d.date:%a} ({d.closed.name})" for d in days if d.closed]
+    early = [f"{d.date} {d.date:%a}" for d in days if d.session and d.session.early_close]
+    st.caption(f"closed: {', '.join(closed) or 'none'}; early closes: {', '.join(early) or 'none'}")
+    for d in days:
         if d.closed is not None:
             rows.append({"date": f"{d.date} {d.date:%a}", "session": f"CLOSED ({d.closed.name})"})
             continue
@@ -388,6 +425,7 @@ def health(settings: Settings) -> None:
     st.dataframe(
         [{"actor": name, "up": ok, "restarts": n} for name, (ok, n) in found.actors.items()],
         hide_index=True,
+        height=35 * (len(found.actors) + 1) + 3,  # every actor, no inner scroll bar
     )
     st.caption(f"from {url} at {datetime.now(UTC):%H:%M:%S UTC}")
 

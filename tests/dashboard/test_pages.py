@@ -87,6 +87,7 @@ def test_today_shows_the_latest_session_as_its_report_has_it(
     assert list(candidates["gap"]) == [r["components"]["gap"] for r in report["ranked"]]
     decisions = frame(at, "decision")
     assert (decisions["decision"] == "approved").sum() == report["approved"]
+    assert f"{report['approved']} approved," in texts(at)
     rejected = Counter(r for rules in decisions["rule"] if rules for r in rules.split(", "))
     assert dict(rejected) == report["rejected"]
     orders = frame(at, "fill price")
@@ -263,6 +264,8 @@ def test_schedule_marks_holidays_and_early_closes(dash_env: pytest.MonkeyPatch, 
     scan = rows[(rows["date"] == "2025-11-24 Mon") & (rows["entry"] == "premarket_scan")]
     assert list(scan["exchange time"]) == ["09:00 EST"]
     assert list(scan["display time"]) == ["Mon 14:00 UTC"]
+    assert "closed: 2025-11-27 Thu (Thanksgiving" in texts(at)
+    assert "early closes: 2025-11-28 Fri" in texts(at)
 
 
 # --- Health -----------------------------------------------------------------------------------
