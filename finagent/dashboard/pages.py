@@ -392,7 +392,9 @@ def schedule(settings: Settings) -> None:
     st.caption(f"closed: {', '.join(closed) or 'none'}; early closes: {', '.join(early) or 'none'}")
     for d in days:
         if d.closed is not None:
-            rows.append({"date": f"{d.date} {d.date:%a}", "session": f"CLOSED ({d.closed.name})"})
+            blank = dict.fromkeys(("entry", "job", "exchange time", "display time"), "")
+            rows.append({"date": f"{d.date} {d.date:%a}", "session": f"CLOSED ({d.closed.name})",
+                         **blank})  # fmt: skip
             continue
         assert d.session is not None  # a day is a session or closed
         hours = f"{_at(d.session.open, ex, '%H:%M')}-{_at(d.session.close, ex, '%H:%M')}"
@@ -403,7 +405,7 @@ def schedule(settings: Settings) -> None:
                 "job": job_type, "exchange time": _at(at, ex, "%H:%M %Z"),
                 "display time": _at(at, shown, "%a %H:%M %Z"),
             })  # fmt: skip
-    st.dataframe(rows, hide_index=True, height=35 * min(len(rows) + 1, 40))
+    st.dataframe(rows, hide_index=True, height=35 * (len(rows) + 1) + 3)  # no inner scroll bar
 
 
 def health(settings: Settings) -> None:

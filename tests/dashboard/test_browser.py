@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -25,6 +26,8 @@ import httpx
 import pytest
 
 from finagent.adapters.sqlite.state import read_applied, read_control
+from finagent.app import database
+from tests.dashboard.conftest import DAYS
 from tests.e2e.daemon import FINAGENT, env_for, start, wait_for_log
 from tests.e2e.test_db_file import stop
 
@@ -34,10 +37,11 @@ CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 PASSWORD = "correct horse"
 #: the session after the simulated ones (2025-01-09 was closed), from before its pre-market scan
 START = "2025-01-10T08:58:00-05:00"
+DEAD_ERROR = "StorageError: disk I/O error (injected by the browser test)"
 PAGES = {
     "Today": ["Kill switch", "Next firings", "Candidates 2025-01-10", "approved,"],
     "History": ["Sessions", "Total P&L", "Orders of the session"],
-    "Queue": ["Pending", "Oldest pending", "Dead letters"],
+    "Queue": ["Oldest pending", "Dead letters", DEAD_ERROR],
     "Schedule": ["closed: 2025-01-20 Mon (Dr. Martin Luther King Jr. Day)", "early closes: none"],
     "Health": ["Actors up", "Loop lag", "Restarts"],
 }
@@ -65,6 +69,15 @@ def _drain(proc: subprocess.Popen[str]) -> None:
 def daemon(db: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
     """``finagent up --speed 600`` on the simulated database; its /metrics port."""
     port = _free_port()
+    # One dead letter for the Queue page's Retry: a past session's report (re-running it only
+    # writes that report again).
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(
+            "UPDATE jobs SET status = 'dead', attempts = max_attempts, last_error = ?"
+            " WHERE key = ?", (DEAD_ERROR, f"schedule:daily_report:{DAYS[0]}"),
+        )  # fmt: skip
+    conn.close()
     proc = start(
         ["up", "--speed", "600", "--start", START, "--db", str(db)], db.parent,
         FINAGENT_METRICS__PORT=str(port), FINAGENT_SIM__SYMBOLS="300",
@@ -83,12 +96,14 @@ def dashboard(db: Path, daemon: tuple[subprocess.Popen[str], int]) -> Iterator[s
     """``finagent dashboard`` on a random port; its URL once Streamlit answers its health check."""
     port = _free_port()
     log = (db.parent / "dashboard.log").open("w")
+    # A settings file of its own: the app process must read the same one as the command.
+    config = db.parent / "dashboard.yaml"
+    config.write_text("dashboard:\n  refresh_s: 2\n")
     env = env_for(
-        db.parent, FINAGENT_METRICS__PORT=str(daemon[1]), FINAGENT_DASHBOARD__PASSWORD=PASSWORD,
-        FINAGENT_DASHBOARD__REFRESH_S="2",
-    )  # fmt: skip
+        db.parent, FINAGENT_METRICS__PORT=str(daemon[1]), FINAGENT_DASHBOARD__PASSWORD=PASSWORD
+    )
     proc = subprocess.Popen(
-        [*FINAGENT, "dashboard", "--port", str(port), "--db", str(db)],
+        [*FINAGENT, "dashboard", "--port", str(port), "--db", str(db), "--config", str(config)],
         cwd=db.parent, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -229,6 +244,7 @@ def test_every_page_and_the_kill_switch_in_a_real_browser(
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys(PASSWORD, Keys.ENTER)
     _wait_text(driver, "Kill switch")
+    _wait_text(driver, "refreshes every 2 s")  # from --config: the app read the same file
     # The daemon reaches the opening range and trades: wait until today's plans show.
     _wait_text(driver, "approved,", timeout=60)
     _wait_gone(driver, "No closed trade yet.", timeout=45)  # for the picture: a P&L line
@@ -244,6 +260,17 @@ def test_every_page_and_the_kill_switch_in_a_real_browser(
         time.sleep(0.5)  # let the charts draw before the picture
         _screenshot(driver, page.lower(), out)
         assert _rendered_s(driver) < 5.0
+    # Retry the dead letter (confirmed): the running daemon takes it back.
+    _click(driver, "Queue", within="stSidebar")
+    _click(driver, "Retry")
+    _wait_text(driver, "back to pending?")
+    _click(driver, "Confirm")
+    _wait_text(driver, "is pending again; daemon pid")
+    _no_exception(driver)
+    (job,) = [j for j in database.list_jobs(db, limit=-1) if j.key.endswith(DAYS[0]) and
+              j.type == "report"]  # fmt: skip
+    assert job.status.value in ("pending", "running", "done")
+    _click(driver, "Health", within="stSidebar")
     # A refresh (every 2 s here) keeps the page picked in the sidebar.
     time.sleep(2.5)
     _wait_text(driver, "Actors up")

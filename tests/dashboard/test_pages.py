@@ -387,3 +387,17 @@ def test_the_password_gate(dash_env: pytest.MonkeyPatch) -> None:
     at.text_input(key="password").input("s3cret").run()
     assert not at.exception
     assert metric(at, "Daemon") == "not running"
+
+
+def test_a_session_without_orders(dash_env: pytest.MonkeyPatch, db: Path) -> None:
+    conn = connect_writer(db, must_exist=True)
+    with conn:
+        conn.execute(
+            "UPDATE daily_reports SET report = json_set(report, '$.orders', json('[]'))"
+            " WHERE session_date = ?",
+            (DAYS[1],),
+        )
+    conn.close()
+    at = open_page("History")
+    at.selectbox(key="history_day").set_value(DAYS[1]).run()
+    assert "No orders that session." in texts(at)
