@@ -118,13 +118,13 @@ def _set_state(settings: Settings, state: str, flatten: bool) -> None:
     )  # fmt: skip
 
 
-def _retry(settings: Settings, job_id: int, daemon_pid: int | None) -> None:
+def _retry(settings: Settings, job_id: int, daemon_pid: int | None, now: float) -> None:
+    """``finagent queue retry``, due at ``now`` in the daemon's clock (a sim timeline's too)."""
     st.session_state[_CONFIRM] = None
     try:
         moved = database.requeue(
-            settings.db_path, job_id, busy_timeout_ms=settings.sqlite.busy_timeout_ms,
-            now=time.time(),
-        )  # fmt: skip
+            settings.db_path, job_id, busy_timeout_ms=settings.sqlite.busy_timeout_ms, now=now
+        )
     except FinagentError as exc:
         st.session_state[_RESULT] = (False, str(exc))
         return
@@ -138,9 +138,9 @@ def _retry(settings: Settings, job_id: int, daemon_pid: int | None) -> None:
                                            f" {daemon_pid} runs it when it is due")  # fmt: skip
 
 
-def _bound(fn: Callable[[Settings, int, int | None], None], settings: Settings, job_id: int,
-           pid: int | None) -> Callable[[], None]:  # fmt: skip
-    return lambda: fn(settings, job_id, pid)
+def _bound(fn: Callable[[Settings, int, int | None, float], None], settings: Settings,
+           job_id: int, pid: int | None, now: float) -> Callable[[], None]:  # fmt: skip
+    return lambda: fn(settings, job_id, pid, now)
 
 
 def _confirmed(name: str, question: str, action: Callable[[], None]) -> None:
@@ -369,14 +369,14 @@ def queue(settings: Settings) -> None:
     if not q.dead:
         st.write("No dead jobs.")
         return
-    pid = s.daemon.pid
+    pid, now = s.daemon.pid, s.now.timestamp()
     for job in q.dead:
         with st.container(border=True):
             st.markdown(f"**{job.id}** `{job.type}` `{job.key}`: {job.attempts} attempt(s)")
             st.code(job.last_error or "(no error recorded)", language=None)
             st.button("Retry", key=f"retry-{job.id}", on_click=_ask, args=(f"retry-{job.id}",))
             _confirmed(f"retry-{job.id}", f"Move job {job.id} back to pending?",
-                       _bound(_retry, settings, job.id, pid))  # fmt: skip
+                       _bound(_retry, settings, job.id, pid, now))  # fmt: skip
 
 
 def schedule(settings: Settings) -> None:

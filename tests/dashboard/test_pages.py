@@ -224,16 +224,16 @@ def test_retry_reports_a_job_no_longer_dead_and_a_running_daemon(db: Path, dash_
     settings = load_settings(None).settings
     state: dict[str, Any] = {}
     dash_env.setattr(pages.st, "session_state", state)
-    pages._retry(settings, 3, 4242)
+    pages._retry(settings, 3, 4242, 0.0)
     assert state["result"] == (False, "job 3 is no longer dead; nothing changed")
     _kill_job(db, 3, "boom")
-    pages._retry(settings, 3, 4242)
+    pages._retry(settings, 3, 4242, 0.0)
     assert state["result"] == (
         True,
         "job 3 is pending again; daemon pid 4242 runs it when it is due",
     )
     db.unlink()
-    pages._retry(settings, 3, None)
+    pages._retry(settings, 3, None, 0.0)
     assert "no such database" in state["result"][1]
     pages._set_state(settings, "halted", False)
     assert "no such database" in state["result"][1]
