@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pendulum
 
@@ -92,7 +92,7 @@ def history(path: Path, starting_equity: Decimal) -> list[HistoryRow]:
     return rows
 
 
-def report_orders(path: Path, day: str) -> list[Mapping[str, Any]]:
+def report_orders(path: Path, day: str) -> list[Mapping[str, object]]:
     """The orders a session's daily report lists (empty: no report that day)."""
     report = database.read_report(path, day)
     return [] if report is None else list(report.get("orders", []))

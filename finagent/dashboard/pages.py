@@ -14,7 +14,7 @@ import hmac
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import altair as alt
 import pendulum
@@ -28,7 +28,7 @@ from finagent.settings import ConfigError, load_settings
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from finagent.app.status import Status
+    from finagent.app.status import DayBook, Status
     from finagent.settings import Settings
 
 __all__ = ["PAGES", "main"]
@@ -222,7 +222,7 @@ def today(settings: Settings) -> None:
     _pipeline(views.pipeline(settings.db_path, day))
 
 
-def _book(s: Status, book: Any, zone: str) -> None:
+def _book(s: Status, book: DayBook | None, zone: str) -> None:
     st.subheader("Positions")
     if s.broker_view == "remote":
         st.info("The broker is remote (Alpaca): its book is not read here; see its site.")
