@@ -1,4 +1,4 @@
-"""``python -m benchmarks actors|queue|scan|soak|integrity``: benchmarks, not tests (see docs)."""
+"""``python -m benchmarks actors|queue|scan|soak|integrity|dashboard``: benchmarks (see docs)."""
 
 from __future__ import annotations
 
@@ -99,6 +99,28 @@ def soak(*, sessions: int = 20, symbols: int = 1000, json: bool = False) -> None
 
     result = run_soak_bench(sessions=sessions, symbols=symbols)
     print(jsonlib.dumps(result) if json else format_soak_bench(result))
+
+
+@bench_app.command
+def dashboard(
+    *,
+    jobs: int = 100_000,
+    runs: int = 5,
+    db_dir: Annotated[Path | None, Parameter(help="where the bench database goes")] = None,
+    json: bool = False,
+) -> None:
+    """Each dashboard page's render time over a year of history (252 reports, 100k jobs)."""
+    from benchmarks.dashboard_bench import build_year, format_dashboard_bench, run_dashboard_bench
+
+    with tempfile.TemporaryDirectory(dir=db_dir) as tmp:
+        db = Path(tmp) / "finagent.db"
+        counts = build_year(db, jobs=jobs)
+        result = {"database": counts, **run_dashboard_bench(db, runs=runs)}
+    if json:
+        print(jsonlib.dumps(result))
+        return
+    print(f"database: {counts}")
+    print(format_dashboard_bench(result))
 
 
 def main() -> None:

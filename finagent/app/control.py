@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from finagent.ports.trading import Applied, Control
 
-__all__ = ["ACK_WAIT_S", "ControlResult", "MissingDatabaseError", "request_state"]
+__all__ = ["ACK_WAIT_S", "ControlResult", "MissingDatabaseError", "describe", "request_state"]
 
 #: How long a command waits for the daemon's acknowledgement; it polls the row every second.
 ACK_WAIT_S = 5.0
@@ -80,3 +80,27 @@ def request_state(
         if time.monotonic() >= deadline:
             return ControlResult(path, control, holder.pid, None)
         sleep(_POLL_S)
+
+
+def describe(
+    result: ControlResult, state: str, *, flatten: bool, display_tz: str, wait_s: float
+) -> tuple[bool, str]:
+    """One line on what became of a request, and whether a daemon acknowledged it.
+
+    The CLI prints it (exit 3 when not acknowledged); the dashboard shows it under the button.
+    """
+    import pendulum
+
+    asked = state + (f", flatten request {result.control.flatten_seq}" if flatten else "")
+    where = result.path.resolve()
+    if result.pid is None:
+        return False, f"{asked} in {where}; no daemon is running (the next start applies it)"
+    if result.applied is None:
+        return False, (
+            f"{asked} in {where}; daemon pid {result.pid} did not acknowledge it"
+            f" within {wait_s:g} s (check its log)"
+        )
+    a = result.applied
+    at = pendulum.from_timestamp(a.applied_at).in_tz(display_tz)
+    held = f" but trades {a.state} ({a.held})" if a.state != state else ""
+    return True, f"{asked}; daemon pid {a.pid} applied it at {at.strftime('%H:%M:%S %Z')}{held}"

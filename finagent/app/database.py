@@ -18,17 +18,20 @@ from finagent.ports.queue import Prune, Requeue
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
+    from typing import Any
 
     from finagent.domain.jobs import QueueStats
 
 __all__ = [
     "daemon_now",
+    "jobs_with_key_prefix",
     "latest_report_date",
     "list_jobs",
     "purge_done",
     "queue_stats",
     "read_job",
     "read_report",
+    "read_reports",
     "requeue",
 ]
 
@@ -62,6 +65,15 @@ def list_jobs(
     conn = schema.connect_reader(path)
     try:
         return schema.list_jobs(conn, status=status, job_type=job_type, limit=limit)
+    finally:
+        conn.close()
+
+
+def jobs_with_key_prefix(path: Path, prefix: str) -> list[Job]:
+    """Jobs whose key starts with ``prefix`` (``execute:2025-01-06:``), in id order."""
+    conn = schema.connect_reader(path)
+    try:
+        return schema.jobs_with_key_prefix(conn, prefix)
     finally:
         conn.close()
 
@@ -117,3 +129,8 @@ def latest_report_date(path: Path) -> str | None:
 def read_report(path: Path, session_date: str) -> Mapping[str, object] | None:
     """A stored daily report, or None."""
     return state.read_report(path, session_date)
+
+
+def read_reports(path: Path) -> list[tuple[str, Mapping[str, Any]]]:  # JSON, read by key
+    """Every stored daily report as ``(session_date, report)``, oldest first."""
+    return state.read_reports(path)

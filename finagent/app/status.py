@@ -42,12 +42,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DaemonInfo",
+    "DayBook",
     "FiringInfo",
     "OrderInfo",
     "PositionInfo",
     "QueueInfo",
     "SessionInfo",
     "Status",
+    "day_book",
     "read_status",
     "status_json",
 ]
@@ -189,6 +191,33 @@ def read_status(settings: Settings, *, wall: Callable[[], float] = time.time) ->
         orders=[_order(o) for o in orders if _exchange_date(o.submitted_at, settings) == day],
         realized_pnl=realized_pnl(today) if paper else None,
         queue=_queue(path, now_ts) if settings.queue_backend == "sqlite" else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DayBook:
+    """One exchange day of the paper broker's book: its orders, its fills, its realized P&L."""
+
+    day: date
+    orders: Sequence[OrderInfo]
+    fills: Sequence[Fill]
+    realized_pnl: Decimal
+
+
+def day_book(settings: Settings, day: date) -> DayBook | None:
+    """The paper book of exchange day ``day``; None with a remote broker or no book yet."""
+    if settings.broker != "paper":
+        return None
+    book = read_paper_book(broker_path(settings.db_path, settings.paper.db_path))
+    if book is None:
+        return None
+    orders, fills = book
+    mine = [f for f in fills if _exchange_date(f.at, settings) == day]
+    return DayBook(
+        day,
+        [_order(o) for o in orders if _exchange_date(o.submitted_at, settings) == day],
+        mine,
+        realized_pnl(mine),
     )
 
 

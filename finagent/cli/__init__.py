@@ -77,6 +77,11 @@ app.command(
     help="Whether a daemon runs, trading state, session, next firings, book and queue.",
 )
 app.command(
+    "finagent.cli.dashboard:dashboard",
+    name="dashboard",
+    help="Serve the web dashboard (the dashboard extra): today, history, queue, schedule, health.",
+)
+app.command(
     "finagent.cli.worker:worker",
     name="worker",
     help="Run some service actors (--services scoring,planner) on the shared Redis queue.",

@@ -205,23 +205,13 @@ def _set_state(state: str, flatten: bool, db: Path | None, config: Path | None) 
     wait_s = control.ACK_WAIT_S
     with one_line_errors(StorageError):
         result = control.request_state(settings.db_path, state, flatten=flatten, wait_s=wait_s)
-    asked = state + (f", flatten request {result.control.flatten_seq}" if flatten else "")
-    where = result.path.resolve()
-    if result.pid is None:
-        print(f"{asked} in {where}; no daemon is running (the next start applies it)")
+    ok, line = control.describe(
+        result, state, flatten=flatten, display_tz=settings.exchange.display_timezone,
+        wait_s=wait_s,
+    )  # fmt: skip
+    print(line)
+    if not ok:
         raise SystemExit(EXIT_UNAVAILABLE)
-    if result.applied is None:
-        print(
-            f"{asked} in {where}; daemon pid {result.pid} did not acknowledge it"
-            f" within {wait_s:g} s (check its log)"
-        )
-        raise SystemExit(EXIT_UNAVAILABLE)
-    import pendulum
-
-    a = result.applied
-    at = pendulum.from_timestamp(a.applied_at).in_tz(settings.exchange.display_timezone)
-    held = f" but trades {a.state} ({a.held})" if a.state != state else ""
-    print(f"{asked}; daemon pid {a.pid} applied it at {at.strftime('%H:%M:%S %Z')}{held}")
 
 
 def halt(

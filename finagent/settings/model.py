@@ -245,8 +245,24 @@ class NotifySettings(_Section):
     webhook_token: SecretStr | None = None
 
 
+class DashboardSettings(_Section):
+    """``finagent dashboard``: where it listens and how often its pages refresh."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8501, ge=0, le=65535)
+    refresh_s: float = Field(default=5.0, ge=1, le=3600)
+    #: required when ``host`` is not a loopback address; from FINAGENT_DASHBOARD__PASSWORD only
+    password: SecretStr | None = None
+
+
 SECRET_PATHS: frozenset[str] = frozenset(
-    {"alpaca.key_id", "alpaca.secret_key", "redis.url", "notify.webhook_token"}
+    {
+        "alpaca.key_id",
+        "alpaca.secret_key",
+        "redis.url",
+        "notify.webhook_token",
+        "dashboard.password",
+    }
 )
 
 
@@ -282,6 +298,7 @@ class Settings(BaseSettings):
     alpaca: AlpacaSettings = AlpacaSettings()
     redis: RedisSettings = RedisSettings()
     notify: NotifySettings = NotifySettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
     @field_validator("schedule", mode="before")
     @classmethod

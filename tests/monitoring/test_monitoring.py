@@ -105,7 +105,7 @@ def test_compose_wires_the_app_prometheus_and_grafana():
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     services = compose["services"]
     default = {name for name, svc in services.items() if "profiles" not in svc}
-    assert default == {"finagent", "prometheus", "grafana", "alertmanager"}
+    assert default == {"finagent", "prometheus", "grafana", "alertmanager", "dashboard"}
     # Alerts: Prometheus -> Alertmanager -> finagent's POST /alertmanager, with its token.
     prom = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
     (targets,) = [c["targets"] for c in prom["alerting"]["alertmanagers"][0]["static_configs"]]
@@ -117,6 +117,13 @@ def test_compose_wires_the_app_prometheus_and_grafana():
     assert token_file == "/run/secrets/finagent_webhook_token"
     assert services["alertmanager"]["secrets"] == ["finagent_webhook_token"]
     assert "FINAGENT_NOTIFY__WEBHOOK_TOKEN" in services["finagent"]["environment"]
+    # The dashboard: the same image, the data volume read-only, its password from the env.
+    dash = services["dashboard"]
+    assert dash["command"][:2] == ["finagent", "dashboard"] and dash["image"] == "finagent:local"
+    assert "finagent-data:/data:ro" in dash["volumes"]
+    assert dash["ports"] == ["127.0.0.1:8501:8501"]
+    password = "FINAGENT_DASHBOARD__PASSWORD"
+    assert dash["environment"][password] == f"${{{password}:-}}"
     scale = {name for name, svc in services.items() if svc.get("profiles") == ["scale"]}
     assert scale == {"redis", "daemon-redis", "worker"}
     for name in ("daemon-redis", "worker"):

@@ -27,6 +27,7 @@ __all__ = [
     "check_file",
     "connect_reader",
     "connect_writer",
+    "jobs_with_key_prefix",
     "list_jobs",
     "read_job",
     "read_stats",
@@ -279,6 +280,13 @@ def read_job(conn: sqlite3.Connection, job_id: int) -> Job | None:
     """One job by id, or None."""
     row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
     return row_to_job(row) if row else None
+
+
+def jobs_with_key_prefix(conn: sqlite3.Connection, prefix: str) -> list[Job]:
+    """Jobs whose key starts with ``prefix``, in id order (a range scan of the key index)."""
+    # The key index is binary-ordered: every key with the prefix sorts in [prefix, prefix+U+10FFFF).
+    sql = f"SELECT {COLUMNS} FROM jobs WHERE key >= ? AND key < ? ORDER BY id"
+    return [row_to_job(r) for r in conn.execute(sql, (prefix, prefix + "\U0010ffff"))]
 
 
 def list_jobs(

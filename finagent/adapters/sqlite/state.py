@@ -55,6 +55,7 @@ __all__ = [
     "read_applied",
     "read_control",
     "read_report",
+    "read_reports",
     "set_control",
 ]
 
@@ -296,6 +297,17 @@ def latest_report_date(path: Path) -> str | None:
 def read_report(path: Path, session_date: str) -> Mapping[str, Any] | None:
     """A stored daily report, or None; raises ``StoreError`` when the file is unusable."""
     return _read(path, _get_report, session_date)  # type: ignore[no-any-return]  # via _read
+
+
+def read_reports(path: Path) -> list[tuple[str, Mapping[str, Any]]]:
+    """Every stored daily report as ``(session_date, report)``, oldest first.
+
+    Raises:
+        StoreError: the file is not a usable finagent database.
+    """
+    sql = "SELECT session_date, report FROM daily_reports ORDER BY session_date"
+    rows = _read(path, lambda conn: conn.execute(sql).fetchall())
+    return [(str(day), dict(json.loads(text))) for day, text in rows or ()]
 
 
 @dataclass(frozen=True, slots=True)
