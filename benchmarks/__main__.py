@@ -93,11 +93,13 @@ def integrity(
 
 
 @bench_app.command
-def soak(*, sessions: int = 20, symbols: int = 1000, json: bool = False) -> None:
+def soak(
+    *, sessions: int = 20, symbols: int = 1000, speed: float = 1.0, json: bool = False
+) -> None:
     """RSS of one daemon process after each of ``sessions`` simulated sessions (virtual time)."""
     from benchmarks.soak_bench import format_soak_bench, run_soak_bench
 
-    result = run_soak_bench(sessions=sessions, symbols=symbols)
+    result = run_soak_bench(sessions=sessions, symbols=symbols, speed=speed)
     print(jsonlib.dumps(result) if json else format_soak_bench(result))
 
 

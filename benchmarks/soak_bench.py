@@ -44,8 +44,14 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * _PAGE / 2**20
 
 
-def run_soak_bench(*, sessions: int = 20, symbols: int = 1000, seed: int = 42) -> dict[str, Any]:
-    """One daemon over ``sessions`` consecutive XNYS sessions; RSS (MB) after each report."""
+def run_soak_bench(
+    *, sessions: int = 20, symbols: int = 1000, seed: int = 42, speed: float = 1.0
+) -> dict[str, Any]:
+    """One daemon over ``sessions`` consecutive XNYS sessions; RSS (MB) after each report.
+
+    ``speed``: virtual seconds per Trio second, as ``finagent up --speed``; the daemon's
+    one-second housekeeping beats then tick ``speed`` times less often through the nights.
+    """
     calendar = XcalsExchangeCalendar("XNYS")
     days = calendar.sessions(FIRST_DAY, FIRST_DAY + timedelta(days=2 * sessions + 14))[:sessions]
     with tempfile.TemporaryDirectory(prefix="finagent-soak-") as tmp:
@@ -60,11 +66,12 @@ def run_soak_bench(*, sessions: int = 20, symbols: int = 1000, seed: int = 42) -
         ).settings
         wall = time.perf_counter()
         clock = trio.testing.MockClock(autojump_threshold=0)
-        rows = trio.run(_soak, settings, days, clock=clock)
+        rows = trio.run(_soak, settings, days, speed, clock=clock)
     rss = [r["rss_mb"] for r in rows]
     return {
         "sessions": sessions,
         "symbols": symbols,
+        "speed": speed,
         "per_session": rows,
         "rss_first_mb": rss[0],
         "rss_5_mb": rss[min(4, len(rss) - 1)],
@@ -75,8 +82,8 @@ def run_soak_bench(*, sessions: int = 20, symbols: int = 1000, seed: int = 42) -
     }
 
 
-async def _soak(settings: Any, days: list[Any]) -> list[dict[str, Any]]:
-    vclock = VirtualClock(days[0].open - _LEAD)
+async def _soak(settings: Any, days: list[Any], speed: float) -> list[dict[str, Any]]:
+    vclock = VirtualClock(days[0].open - _LEAD, speed=speed)
     probe = DaemonProbe()
     stop = trio.Event()
     options = DaemonOptions(clock=vclock, inline=True, probe=probe)

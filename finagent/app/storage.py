@@ -146,7 +146,7 @@ async def open_clock(
     logged, counted (``finagent_clock_steps_total``) and re-planned by every sleeper.
     """
     if options.clock:
-        return options.clock, 1.0
+        return options.clock, options.clock.speed
     if settings.queue_backend == "redis":
         clock, speed = await open_redis_clock(settings)
     else:
