@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from finagent.ports.calendar import ExchangeCalendar
     from finagent.settings import Settings
 
-__all__ = ["SimulationError", "find_session", "run_simulation"]
+__all__ = ["SimulationError", "find_session", "replay_gaps_of", "run_simulation"]
 
 _LEAD = timedelta(minutes=35)  # start before the pre-market scan (open - 30m)
 _TAIL = timedelta(minutes=10)  # the report runs at close + 5m
@@ -45,6 +45,12 @@ def find_session(calendar: ExchangeCalendar, day: date | None, today: date) -> S
         return found[0]
     upcoming = calendar.sessions(today + timedelta(days=1), today + timedelta(days=14))
     return upcoming[0]
+
+
+def replay_gaps_of(market: object) -> dict[str, list[str]]:
+    """``{"replay_gaps": [...]}`` when the feed is a replay with data gaps (backtests), else {}."""
+    gaps = getattr(market, "gaps", None)
+    return {"replay_gaps": list(gaps)} if gaps else {}
 
 
 def _percentile(samples: list[float], q: float) -> float:
@@ -108,9 +114,7 @@ async def _simulate(
     if progress:
         print(file=sys.stderr)
     samples = parts.stats.samples
-    gaps = getattr(parts.market, "gaps", None)  # the replay feed's data gaps (backtests)
-    if gaps:
-        report["replay_gaps"] = list(gaps)
+    report.update(replay_gaps_of(parts.market))
     report.update(
         seed=settings.sim.seed,
         symbols=settings.sim.symbols,

@@ -67,3 +67,14 @@ def test_a_report_not_run_within_two_hours_is_built_by_the_simulation(tmp_path, 
     assert stored is not None and stored["date"] == report["date"] == "2025-01-06"
     assert stored["orders"] == report["orders"]
     assert list_jobs(tmp_path / "never.db", job_type="report") == []  # never scheduled in time
+
+
+def test_only_a_replay_feed_with_data_gaps_adds_them_to_the_report():
+    from types import SimpleNamespace
+
+    from finagent.app.simulate import replay_gaps_of
+
+    gap = "ABC 2025-01-06: no minute bars 09:30-09:35"
+    assert replay_gaps_of(SimpleNamespace(gaps=(gap,))) == {"replay_gaps": [gap]}
+    assert replay_gaps_of(SimpleNamespace(gaps=())) == {}  # a replay without gaps
+    assert replay_gaps_of(object()) == {}  # the simulator's feed has no gaps at all

@@ -191,3 +191,27 @@ async def test_a_failed_acknowledgement_is_retried_on_the_next_poll(caplog) -> N
 def test_status_refuses_a_missing_database(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="no such database file"):
         read_status(settings(tmp_path / "nope.db"))
+
+
+def test_the_status_screen_lists_each_position_and_says_when_no_price_is_known(
+    tmp_path: Path,
+) -> None:
+    from dataclasses import replace
+    from decimal import Decimal
+
+    from finagent.app.status import PositionInfo
+
+    db = tmp_path / "finagent.db"
+    anchored(db, OPEN_DAY)
+    paper_book(tmp_path / "finagent.paper.db", OPEN_DAY)
+    found = replace(
+        read_status(settings(db)),
+        positions=[
+            PositionInfo("ABC", 120, Decimal("12.34")),
+            PositionInfo("XYZ", -50, Decimal(7)),
+        ],
+    )
+    text = format_status(found, "America/New_York", "UTC")
+    assert "positions 2" in text
+    assert "  ABC        120 @ 12.34  (no last price)" in text
+    assert "  XYZ        -50 @ 7  (no last price)" in text

@@ -192,3 +192,29 @@ async def test_one_info_line_per_submit_cancel_and_exit_with_symbol_side_qty_pri
         "flatten ABC: no position to close (flatten:y)",
         "flatten ABC: close failed: refused (flatten:y)",
     ]
+
+
+def test_a_plan_refused_for_the_daily_loss_limit_also_raises_the_loss_limit_notice():
+    from finagent.domain.notify import NoticeKind
+    from finagent.domain.risk import RejectCode, RiskReason
+    from finagent.services.execution import _refusals
+
+    plan = _plan("XYZ")
+    reasons = (
+        RiskReason(RejectCode.DAILY_LOSS, "day P&L -2100.00 <= -2000.00"),
+        RiskReason(RejectCode.MAX_POSITIONS, "5 open >= 5"),
+    )
+    refused = ExecuteJob(SESSION, plan, RiskDecision(plan.key, False, 0, reasons,
+                                                     TradingState.ACTIVE))  # fmt: skip
+    notices = _refusals("execute:2025-01-06:XYZ", refused)
+    assert [(n.kind, n.key) for n in notices] == [
+        (NoticeKind.ORDER_REJECTED, "rejected:execute:2025-01-06:XYZ"),
+        (NoticeKind.LOSS_LIMIT, "loss_limit:2025-01-06"),  # once a session: keyed by the day
+    ]
+    assert notices[0].body == (
+        "daily_loss: day P&L -2100.00 <= -2000.00; max_positions: 5 open >= 5"
+    )
+    approved_for_nothing = ExecuteJob(SESSION, plan, RiskDecision(plan.key, False, 0, (),
+                                                                  TradingState.ACTIVE))  # fmt: skip
+    (only,) = _refusals("k", approved_for_nothing)
+    assert only.kind is NoticeKind.ORDER_REJECTED and only.body == "not approved"

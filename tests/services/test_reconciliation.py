@@ -113,3 +113,15 @@ async def test_our_book_is_the_working_orders_and_the_positions_their_fills_impl
     working_orders, positions = await trail_book(records, broker, lambda: "2025-01-06")()
     assert [o.client_order_id for o in working_orders] == [working.client_order_id]
     assert positions == [Position("ABC", 10, Decimal("10.00"))]  # XYZ went flat, QQQ never filled
+
+
+def test_setting_the_switch_state_sets_the_operators_choice_under_any_fault():
+    from finagent.domain.risk import TradingState
+    from finagent.services.trading_state import TradingSwitch
+
+    switch = TradingSwitch()
+    switch.state = TradingState.HALTED  # what the trading watch applies from the control row
+    assert switch.chosen is TradingState.HALTED and switch.state is TradingState.HALTED
+    switch.state = TradingState.ACTIVE
+    switch.hold("redis came back without finagent's data")
+    assert switch.chosen is TradingState.ACTIVE and switch.state is TradingState.DEGRADED

@@ -62,10 +62,10 @@ class Checkpointer:
                 return
             self._dirty.clear()
             # close() sets _closing before _dirty: if our clear() swallowed close's wake-up,
-            # _closing is already visible here, so the thread can never wait forever.
-            if self._closing.is_set():
-                return
-            self.checkpoint()
+            # _closing is already visible here; we skip the checkpoint and the next turn's
+            # waits return at once, so the thread can never wait forever.
+            if not self._closing.is_set():
+                self.checkpoint()
 
     def checkpoint(self) -> None:
         """Run one PASSIVE checkpoint now (on the calling thread); errors are logged."""
