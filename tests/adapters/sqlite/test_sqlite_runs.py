@@ -192,3 +192,23 @@ def test_more_rows_than_one_statement_takes(tmp_path: Path) -> None:
     assert done == [[]] * 151
     together.close()
     alone.close()
+
+
+def test_a_run_of_completes_reports_each_lease_it_does_not_hold_like_one_at_a_time(tmp_path):
+    """Deterministic companion of the property test: a run with two completes that must fail."""
+    batch, single = _pair(tmp_path, "leases")
+    for store in (batch, single):
+        store.apply([Enqueue([NewJob("scan", f"k{i}") for i in range(3)])], NOW, POLICY)
+        (claimed,) = store.apply([Claim(["scan"], 2, "w")], NOW, POLICY)
+        assert [j.id for j in cast("list[Job]", claimed)] == [1, 2]
+    ops: list[StoreOp] = [
+        Complete(1, "w"),  # held by w: done
+        Complete(3, "w"),  # never claimed: not w's lease
+        Complete(2, "other"),  # claimed by w, completed by another worker
+    ]
+    together = batch.apply(ops, NOW, POLICY)
+    assert _shape(together) == _shape(_one_by_one(single, ops))
+    assert together[0] == [] and all(isinstance(r, LeaseLostError) for r in together[1:])
+    assert _table(batch) == _table(single)
+    statuses = [row[4] for row in _table(batch)]
+    assert statuses == ["done", "running", "pending"]
