@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, final
 
 from finagent.adapters.alpaca.data_wire import bar_from_wire
 from finagent.adapters.alpaca.http import AlpacaApiError, AlpacaHttp, RetryableError
-from finagent.adapters.alpaca.wire import timestamp
+from finagent.adapters.alpaca.market import read_headlines
 from finagent.domain.errors import MarketDataError, MarketDataUnavailable
 from finagent.domain.market import Bar, Headline
 
@@ -88,31 +88,5 @@ class AlpacaHistory:
 
     async def news(self, symbols: Sequence[str], start: datetime, end: datetime) -> list[Headline]:
         """Headlines naming any of ``symbols`` published in ``[start, end)``, oldest first."""
-        params: dict[str, Any] = {
-            "symbols": ",".join(symbols),
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-            "limit": 50,
-            "sort": "asc",
-        }
-        out: list[Headline] = []
         with _translate(NEWS, self._http.policy.attempts):
-            while True:
-                body = await self._http.get_json("/v1beta1/news", NEWS, params)
-                for raw in body.get("news") or []:
-                    at = timestamp(raw["created_at"])
-                    if start <= at < end:
-                        out.append(
-                            Headline(
-                                id=str(raw["id"]),
-                                at=at,
-                                symbols=tuple(raw.get("symbols") or ()),
-                                headline=str(raw["headline"]),
-                                source=str(raw.get("source") or "alpaca"),
-                            )
-                        )
-                token = body.get("next_page_token")
-                if not token:
-                    break
-                params["page_token"] = token
-        return sorted(out, key=lambda h: (h.at, h.id))
+            return await read_headlines(self._http, symbols, start, end)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from datetime import date, datetime
 
 
-__all__ = ["AlpacaMarketData", "AlpacaNews", "MarketDataAuthError"]
+__all__ = ["AlpacaMarketData", "AlpacaNews", "MarketDataAuthError", "read_headlines"]
 
 log = logging.getLogger(__name__)
 
@@ -200,32 +200,40 @@ class AlpacaNews:
         """Headlines naming any of ``symbols`` published in ``[start, end)``."""
         if not symbols:
             return []
-        params: dict[str, Any] = {
-            "symbols": ",".join(symbols),
-            "start": _iso(start),
-            "end": _iso(end),
-            "limit": 50,
-            "sort": "asc",
-        }
-        out: list[Headline] = []
         with _translate("news"):
-            while True:
-                body = await self._http.get_json("/v1beta1/news", "GET /v1beta1/news", params)
-                for raw in body.get("news") or []:
-                    at = timestamp(raw["created_at"])
-                    if start <= at < end:
-                        out.append(
-                            Headline(
-                                id=str(raw["id"]),
-                                at=at,
-                                symbols=tuple(raw.get("symbols") or ()),
-                                headline=str(raw["headline"]),
-                                source=str(raw.get("source") or "alpaca"),
-                            )
-                        )
-                token = body.get("next_page_token")
-                if not token:
-                    break
-                params["page_token"] = token
-        out.sort(key=lambda h: (h.at, h.id))
-        return out
+            return await read_headlines(self._http, symbols, start, end)
+
+
+async def read_headlines(
+    http: AlpacaHttp, symbols: Sequence[str], start: datetime, end: datetime
+) -> list[Headline]:
+    """``/v1beta1/news`` for ``symbols`` in ``[start, end)``, every page, oldest first.
+
+    One reader for the news feed and the history download; each caller translates errors.
+    """
+    params: dict[str, Any] = {
+        "symbols": ",".join(symbols),
+        "start": _iso(start),
+        "end": _iso(end),
+        "limit": 50,
+        "sort": "asc",
+    }
+    out: list[Headline] = []
+    while True:
+        body = await http.get_json("/v1beta1/news", "GET /v1beta1/news", params)
+        for raw in body.get("news") or []:
+            at = timestamp(raw["created_at"])
+            if start <= at < end:
+                out.append(
+                    Headline(
+                        id=str(raw["id"]),
+                        at=at,
+                        symbols=tuple(raw.get("symbols") or ()),
+                        headline=str(raw["headline"]),
+                        source=str(raw.get("source") or "alpaca"),
+                    )
+                )
+        token = body.get("next_page_token")
+        if not token:
+            return sorted(out, key=lambda h: (h.at, h.id))
+        params["page_token"] = token
