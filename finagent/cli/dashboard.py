@@ -8,7 +8,6 @@ is never served to a network without one.
 from __future__ import annotations
 
 import ipaddress
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -53,11 +52,12 @@ def dashboard(
             f"--host {settings.host} is not a loopback address: set FINAGENT_DASHBOARD__PASSWORD"
             " (the dashboard can halt trading)"
         )
-    # The app process reads the same settings: pass the file and the flags through the env.
-    if loaded.config_file is not None:
-        os.environ["FINAGENT_CONFIG"] = str(Path(loaded.config_file).resolve())
-    os.environ["FINAGENT_DB_PATH"] = str(loaded.settings.db_path.resolve())
-    from finagent.dashboard.server import serve
+    from finagent.dashboard.server import Launch, serve
 
+    # The page script runs in this process: it loads the same file and flags (paths made
+    # absolute, so a working directory Streamlit changes cannot move them).
+    config_file = Path(loaded.config_file).resolve() if loaded.config_file else None
+    db_path = str(loaded.settings.db_path.resolve())
+    launch = Launch(config_file, {**overrides, "db_path": db_path})
     print(f"finagent dashboard on http://{settings.host}:{settings.port}/ (Ctrl-C stops it)")
-    serve(settings.host, settings.port)
+    serve(settings.host, settings.port, launch)

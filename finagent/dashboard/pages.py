@@ -22,6 +22,7 @@ import streamlit as st
 
 from finagent.app import control, database, views
 from finagent.app.status import day_book, read_status
+from finagent.dashboard.server import launched
 from finagent.domain.errors import FinagentError
 from finagent.settings import ConfigError, load_settings
 
@@ -41,7 +42,10 @@ def main() -> None:
     """Draw the dashboard: settings, the password gate, the sidebar, then the page."""
     st.set_page_config(page_title="finagent", page_icon=":chart_with_upwards_trend:", layout="wide")
     try:
-        settings = load_settings(None).settings
+        launch = launched()  # the CLI's file and flags, else the environment's settings
+        settings = (
+            load_settings(launch.config, launch.overrides) if launch else load_settings(None)
+        ).settings
     except ConfigError as exc:
         st.error(f"finagent: the settings cannot be loaded: {exc}")
         return

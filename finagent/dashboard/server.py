@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["SCRIPT", "serve"]
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["SCRIPT", "Launch", "launched", "serve"]
 
 #: the script Streamlit runs on every page load and refresh
 SCRIPT = Path(__file__).with_name("streamlit_app.py")
 
 
-def serve(host: str, port: int) -> None:
-    """Serve the dashboard on ``host:port`` until SIGINT/SIGTERM (Streamlit's own handlers)."""
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """The settings ``finagent dashboard`` was started with: its file and its flags."""
+
+    config: Path | None
+    overrides: Mapping[str, Any]
+
+
+_launch: Launch | None = None
+
+
+def launched() -> Launch | None:
+    """What ``serve`` was started with (None: the page runs outside it, e.g. under AppTest)."""
+    return _launch
+
+
+def serve(host: str, port: int, launch: Launch | None = None) -> None:
+    """Serve the dashboard on ``host:port`` until SIGINT/SIGTERM (Streamlit's own handlers).
+
+    Streamlit runs the page script in this process, so the script reads ``launch`` directly.
+    """
+    global _launch
+    _launch = launch
     from streamlit.web import bootstrap
 
     flags: dict[str, object] = {
