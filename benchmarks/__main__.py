@@ -1,4 +1,4 @@
-"""``python -m benchmarks actors|queue|scan|soak|integrity|dashboard``: benchmarks (see docs)."""
+"""``python -m benchmarks NAME``: actors, queue, scan, soak, integrity, dashboard, backtest."""
 
 from __future__ import annotations
 
@@ -123,6 +123,28 @@ def dashboard(
         return
     print(f"database: {counts}")
     print(format_dashboard_bench(result))
+
+
+@bench_app.command
+def backtest(
+    *,
+    store: Annotated[Path, Parameter(help="store file; made by data export-sim when missing")],
+    from_: Annotated[str, Parameter(name="--from", help="first day")] = "2024-01-01",
+    to: Annotated[str, Parameter(help="last day")] = "2024-12-31",
+    jobs: Annotated[tuple[int, ...], Parameter(help="--jobs values to compare")] = (1, 2),
+    runs: int = 3,
+    json: bool = False,
+) -> None:
+    """``finagent backtest`` over a year: wall, the process tree's RSS and PSS, per --jobs."""
+    from datetime import date
+
+    from benchmarks.backtest_bench import format_backtest_bench, run_backtest_bench
+
+    result = run_backtest_bench(
+        store=store, start=date.fromisoformat(from_), end=date.fromisoformat(to),
+        jobs=list(jobs), runs=runs,
+    )  # fmt: skip
+    print(jsonlib.dumps(result) if json else format_backtest_bench(result))
 
 
 def main() -> None:

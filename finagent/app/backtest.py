@@ -8,11 +8,15 @@ starting equity), so a day's result does not depend on the days before it.
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,12 +33,20 @@ from finagent.domain.backtest import (
 from finagent.domain.money import ZERO, dec, money
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from datetime import date
 
+    from finagent.domain.schedule import Session
     from finagent.settings import Settings
 
-__all__ = ["BacktestResult", "html_report", "run_backtest"]
+__all__ = ["BEAT_S", "BacktestResult", "html_report", "run_backtest"]
+
+# The daemon's watch loops (kill switch, database file, watchdog, live checks) every virtual
+# minute instead of every second: a session's throwaway database has no operator, and a
+# second-by-second beat through 7.25 virtual hours was most of a session's cost
+# (docs/benchmarks.md, "Backtest"). Orders and fills do not depend on it: the paper broker
+# fills from the bars, whenever it is asked.
+BEAT_S = 300.0
 
 
 @dataclass
@@ -82,9 +94,15 @@ def run_backtest(
     end: date,
     *,
     crash_rate: float = 0.0,
+    jobs: int = 1,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> BacktestResult:
-    """Replay every session from ``start`` to ``end`` found in the store; list the others."""
+    """Replay every session from ``start`` to ``end`` found in the store; list the others.
+
+    ``jobs`` > 1 replays that many sessions at once, each in a worker process (they are
+    independent); the result is the same, byte for byte, whatever ``jobs`` is. ``progress``
+    is told ``(done, total, day)``: the day about to run (one job) or just finished (jobs).
+    """
     wall = time.perf_counter()
     sessions = exchange_calendar(settings.exchange.calendar).sessions(start, end)
     store = open_store(settings.replay.path)
@@ -95,14 +113,30 @@ def run_backtest(
     equity = money(dec(settings.risk.starting_equity))
     out = BacktestResult(equity=equity)
     cps = dec(settings.paper.commission_per_share)
-    for i, session in enumerate(sessions):
+    todo = [s for s in sessions if s.date in recorded]
+    tell = _Progress(progress, len(sessions), len(sessions) - len(todo))
+    # What is loaded by now (the daemon's modules, pandas under the calendar) lives for the
+    # whole run: out of the collector's full passes, which otherwise walk it ~every 4
+    # sessions (~0.1 s each; docs/benchmarks.md, "Backtest").
+    gc.freeze()
+    try:
+        if jobs > 1 and len(todo) > 1:
+            reports = _in_workers(settings, todo, crash_rate, jobs, tell)
+        else:
+            reports = {}
+            for session in todo:
+                tell.starting(session.date.isoformat())
+                reports[session.date] = _replay(settings, session, crash_rate)
+                tell.done()
+    finally:
+        gc.unfreeze()
+    tell.finished()
+    for session in sessions:
         day = session.date.isoformat()
-        if progress is not None:
-            progress(i, len(sessions), day)
-        if session.date not in recorded:
+        report = reports.get(session.date)
+        if report is None:
             out.skipped.append({"date": day, "reason": "no data in the store"})
             continue
-        report = _replay(settings, session, crash_rate)
         if report.get("replay_gaps"):
             out.skipped.append({"date": day, "reason": report["replay_gaps"][0]})
             continue
@@ -114,13 +148,54 @@ def run_backtest(
         nets = tuple(trade_nets(report["orders"], cps))
         out.days.append(DayResult(day, len(report["orders"]), nets, entered))
         out.reports.append(report)
-    if progress is not None:
-        progress(len(sessions), len(sessions), "")
     out.wall_s = round(time.perf_counter() - wall, 3)
     return out
 
 
-def _replay(settings: Settings, session: Any, crash_rate: float) -> dict[str, Any]:
+@dataclass
+class _Progress:
+    """Sessions done out of all (the days without data count as done from the start)."""
+
+    show: Callable[[int, int, str], None] | None
+    total: int
+    count: int
+
+    def starting(self, day: str) -> None:
+        if self.show is not None:
+            self.show(self.count, self.total, day)
+
+    def done(self, day: str | None = None) -> None:
+        self.count += 1
+        if day is not None:
+            self.starting(day)
+
+    def finished(self) -> None:
+        self.starting("")
+
+
+def _in_workers(
+    settings: Settings, todo: Sequence[Session], crash_rate: float, jobs: int, tell: _Progress
+) -> dict[date, dict[str, Any]]:
+    """Each session in a worker process.
+
+    Forked where the platform can (Linux): the workers start at once and share this
+    process's loaded modules (frozen above, so the collector does not copy their pages);
+    "spawn" elsewhere.
+    """
+    reports: dict[date, dict[str, Any]] = {}
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=context) as pool:
+        tell.starting(todo[0].date.isoformat())
+        for session, report in zip(
+            todo, pool.map(_replay, repeat(settings), todo, repeat(crash_rate)), strict=True
+        ):
+            reports[session.date] = report
+            tell.done(session.date.isoformat())
+    return reports
+
+
+def _replay(settings: Settings, session: Session, crash_rate: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="finagent-bt-") as tmp:
         patched = settings.model_copy(
             update={
@@ -130,7 +205,7 @@ def _replay(settings: Settings, session: Any, crash_rate: float) -> dict[str, An
                 "metrics": settings.metrics.model_copy(update={"enabled": False}),
             }
         )
-        return run_simulation(patched, session, crash_rate=crash_rate)
+        return run_simulation(patched, session, crash_rate=crash_rate, beat_s=BEAT_S)
 
 
 def html_report(result: BacktestResult, path: Path) -> None:

@@ -128,7 +128,12 @@ def validate(settings: Settings, at_overrides: Sequence[str] = ()) -> None:
 
 
 def _supervisor_spec(
-    settings: Settings, observer: Observer, parts: Parts, *, scheduler: bool = True
+    settings: Settings,
+    observer: Observer,
+    parts: Parts,
+    *,
+    scheduler: bool = True,
+    beat_s: float = 1.0,
 ) -> SupervisorSpec:
     sup = settings.supervision
     backoff = Backoff(base=sup.backoff_base_s, max=sup.backoff_max_s)
@@ -161,9 +166,11 @@ def _supervisor_spec(
         # It only stats a path: cancelling it at once is a clean stop.
         children.append(ChildSpec("db_watch", parts.db_watch.run, shutdown_timeout=0.0))
     children += [
-        ChildSpec("heartbeat", Heartbeat(interval_s=30.0).run, restart=Restart.PERMANENT),
+        ChildSpec(
+            "heartbeat", Heartbeat(interval_s=max(30.0, beat_s)).run, restart=Restart.PERMANENT
+        ),
         # The watchdog holds no state: cancelling it at once is a clean stop.
-        ChildSpec("watchdog", watchdog_factory(observer, 1.0), shutdown_timeout=0.0),
+        ChildSpec("watchdog", watchdog_factory(observer, beat_s), shutdown_timeout=0.0),
     ]
     return SupervisorSpec(
         "root",
@@ -245,10 +252,12 @@ async def run_daemon(
                 metrics.registry,
                 readiness,
             )
-        nursery.start_soon(run_live_checks, readiness, parts.live)
+        nursery.start_soon(run_live_checks, readiness, parts.live, options.beat_s)
         observer.listen(parts.dispatcher.on_event)  # a crashed stage fails the job it held
         nursery.start_soon(_stop_on_fault, parts, stop)
-        spec = _supervisor_spec(settings, observer, parts, scheduler=not worker)
+        spec = _supervisor_spec(
+            settings, observer, parts, scheduler=not worker, beat_s=options.beat_s
+        )
         async with open_supervisor(spec, observer, parts.rng) as tree:
             log.info("supervision tree '%s' running", tree.name)
             if options.probe is not None:

@@ -28,6 +28,11 @@ class DaemonOptions:
     ``alpaca_transport``: the ``httpx`` transport under the Alpaca clients (None: the
     network). A run in virtual time serves Alpaca in-process through it, since a real socket
     would let the autojump clock skip ahead while a request is in flight.
+    ``beat_s``: Trio seconds (virtual in a simulation) between two passes of the daemon's
+    watch loops: the event-loop watchdog, the kill-switch poll, the database-file watch and
+    the live checks; the queue gauges (15 s) and the heartbeat (30 s) never run more often.
+    A backtest widens it (no operator acts on its throwaway database and no wall clock is
+    watched), which takes most of a session's idle wake-ups away.
     """
 
     at_overrides: Sequence[str] = ()
@@ -38,3 +43,4 @@ class DaemonOptions:
     services: tuple[str, ...] | None = None
     scheduler: bool = True
     alpaca_transport: httpx.AsyncBaseTransport | None = None
+    beat_s: float = 1.0

@@ -68,25 +68,31 @@ def run_simulation(
     speed: float | None = None,
     crash_rate: float = 0.0,
     progress: bool = False,
+    beat_s: float = 1.0,
 ) -> dict[str, object]:
-    """Simulate one session; returns the report (see ``docs/pipeline.md``)."""
+    """Simulate one session; returns the report (see ``docs/pipeline.md``).
+
+    ``beat_s``: the daemon's watch loops' period (``DaemonOptions.beat_s``).
+    """
     clock = (
         trio.testing.MockClock(autojump_threshold=0)
         if speed is None
         else trio.testing.MockClock(rate=speed)
     )
     wall = time.perf_counter()
-    report = trio.run(_simulate, settings, session, crash_rate, progress, clock=clock)
+    report = trio.run(_simulate, settings, session, crash_rate, progress, beat_s, clock=clock)
     report["wall_s"] = round(time.perf_counter() - wall, 3)
     return report
 
 
 async def _simulate(
-    settings: Settings, session: Session, crash_rate: float, progress: bool
+    settings: Settings, session: Session, crash_rate: float, progress: bool, beat_s: float
 ) -> dict[str, object]:
     vclock = VirtualClock(session.open - _LEAD)
     probe = DaemonProbe()
-    options = DaemonOptions(clock=vclock, inline=True, crash_rate=crash_rate, probe=probe)
+    options = DaemonOptions(
+        clock=vclock, inline=True, crash_rate=crash_rate, probe=probe, beat_s=beat_s
+    )
     stop = trio.Event()
     day = session.date.isoformat()
     async with trio.open_nursery() as nursery:

@@ -228,17 +228,23 @@ async def open_parts(
         )  # fmt: skip
         parts = Parts(
             q.persistence, q.queue, q.records, dispatcher,
-            dispatcher_actor(dispatcher, routes, q.queue, metrics), stages,
+            dispatcher_actor(
+                dispatcher, routes, q.queue, metrics, stats_s=max(15.0, options.beat_s)
+            ),
+            stages,
             TradingWatch(
                 switch, q.writer_records, q.queue, broker, clock, metrics=metrics,
                 acks=q.writer_records, notices=notify.notices, market_hours=MarketHours(calendar),
+                poll_s=options.beat_s,
             ),
             scheduler, broker, market, clock, switch, executor, reporter, chaos, stats,
             random.Random(f"supervision:{s.sim.seed}").random, metrics,
             restart_allowance=10_000 if chaos is not None else 0,
         )  # fmt: skip
         parts.notify = notify
-        parts.db_watch = DatabaseWatch(identity, switch, parts.fatal, metrics=metrics)
+        parts.db_watch = DatabaseWatch(
+            identity, switch, parts.fatal, metrics=metrics, poll_s=options.beat_s
+        )
         parts.flatten_guard = FlattenGuard(
             switch, broker, calendar, clock, metrics=metrics,
             minutes_before_close=s.plan.flatten_minutes_before_close,

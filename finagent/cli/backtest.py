@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["backtest", "format_result"]
 
+MAX_JOBS = 64  # a worker process per job; more than the cores only adds memory
 INSTALL_HINT = "the HTML report needs plotly: pip install 'finagent[backtest]'"
 
 
@@ -30,6 +31,9 @@ def backtest(
     json: bool = False,
     html: Annotated[Path | None, Parameter(help="write the equity/drawdown report here")] = None,
     crash_rate: Annotated[float, Parameter(help="chance a service crashes per job")] = 0.0,
+    jobs: Annotated[
+        int, Parameter(help="sessions replayed at once, each in its own worker process")
+    ] = 1,
     config: Annotated[Path | None, Parameter(name="--config", help="settings file")] = None,
 ) -> None:
     """Replay the recorded sessions from --from to --to through the daemon; print the results."""
@@ -43,6 +47,8 @@ def backtest(
         die("--to is before --from")
     if not 0 <= crash_rate < 1:
         die("--crash-rate must be in [0, 1)")
+    if not 1 <= jobs <= MAX_JOBS:
+        die(f"--jobs must be from 1 to {MAX_JOBS}")
     if html is not None:
         try:
             import plotly  # noqa: F401
@@ -60,7 +66,9 @@ def backtest(
 
     progress = _stderr_progress if sys.stderr.isatty() else None
     with one_line_errors(StorageError, MarketDataError):
-        result = run_backtest(settings, start, end, crash_rate=crash_rate, progress=progress)
+        result = run_backtest(
+            settings, start, end, crash_rate=crash_rate, jobs=jobs, progress=progress
+        )
     if progress is not None:
         print(file=sys.stderr)
     if html is not None:

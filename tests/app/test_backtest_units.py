@@ -74,3 +74,43 @@ def test_without_a_timed_scan_entry_the_scan_instant_is_half_an_hour_before_the_
     settings = defaults.model_copy(update={"schedule": schedule})
     late = Session(SESSION.date, OPEN + timedelta(hours=1), SESSION.close)  # not the default's
     assert scan_instant(settings, late) == datetime(2025, 1, 7, 15, 0, tzinfo=UTC)
+
+
+def canned_replay(settings: Any, session: Session, crash_rate: float) -> dict[str, Any]:
+    """A session's report without a daemon (module level: a worker process unpickles it)."""
+    if session.date.day == 8:
+        return {"replay_gaps": [f"replay data gap: A on {session.date}"]}
+    price = Decimal(10 + session.date.day)
+    order = {"filled_price": str(price), "qty": 10, "exit_price": str(price + 1),
+             "side": "long", "symbol": "A"}  # fmt: skip
+    return {"orders": [order], "fills": 2}
+
+
+def test_workers_give_the_sequential_result_and_tell_progress_as_days_finish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three sessions with data (one with a gap) and a day without: the same result for
+    ``jobs`` 1 and 2; in workers, progress counts the day without data as done at once."""
+    path = tmp_path / "m.db"
+    store = open_store(path, create=True)
+    px = Decimal(10)
+    days = [date(2025, 1, 6), date(2025, 1, 8), date(2025, 1, 10)]  # not 2025-01-07 (01-09: closed)
+    store.write(daily=[DailyRow(d, "A", px, px, px, px, 0, px, px, 1.0) for d in days])
+    store.close()
+    settings = load_settings(cli_overrides={"replay": {"path": str(path)}}).settings
+    monkeypatch.setattr(bt, "_replay", canned_replay)
+    results, seen = [], []
+    for jobs in (1, 2):
+        told: list[tuple[int, int, str]] = []
+        result = bt.run_backtest(
+            settings, days[0], days[-1], jobs=jobs, progress=lambda *a, t=told: t.append(a)
+        )
+        results.append(result.as_json())
+        seen.append(told)
+    assert results[0] == results[1]
+    assert [d["date"] for d in results[0]["days"]] == ["2025-01-06", "2025-01-10"]
+    assert [k["date"] for k in results[0]["skipped"]] == ["2025-01-07", "2025-01-08"]
+    assert seen[0] == [(1, 4, "2025-01-06"), (2, 4, "2025-01-08"), (3, 4, "2025-01-10"),
+                       (4, 4, "")]  # fmt: skip
+    assert seen[1] == [(1, 4, "2025-01-06"), (2, 4, "2025-01-06"), (3, 4, "2025-01-08"),
+                       (4, 4, "2025-01-10"), (4, 4, "")]  # fmt: skip

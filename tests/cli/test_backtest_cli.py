@@ -1,6 +1,6 @@
 """``data export-sim`` then ``backtest``: the same orders, fills and P&L as ``simulate``.
 
-In process, on a small universe; the backtest replays the daemon (each session ~5 s), so the
+In process, on a small universe; each round trip also runs `simulate` (seconds a session), so the
 round trips are marked slow (they still run in CI).
 """
 
@@ -88,6 +88,8 @@ def test_text_table_html_report_and_skipped_days(
         (["--from", "2025-01-03", "--to", "2025-01-02"], "--to is before --from"),
         (["--from", "2025-01-02", "--to", "2025-01-02", "--crash-rate", "1"], "--crash-rate"),
         (["--from", "2025-01-02", "--to", "2025-01-02", "--path", "nope.db"], "no store at"),
+        (["--from", "2025-01-02", "--to", "2025-01-02", "--jobs", "0"], "--jobs must be"),
+        (["--from", "2025-01-02", "--to", "2025-01-02", "--jobs", "65"], "--jobs must be"),
     ],
 )
 def test_bad_input_is_one_line(
@@ -143,3 +145,23 @@ def test_on_a_terminal_a_progress_bar_redraws_on_stderr(tmp_path: Path, store: P
     # before the session: 0/1 and its day; after the last one: 1/1; then the line ends
     assert text == f"\r[{'.' * 30}] 0/1 {DAYS[0]}\r[{'#' * 30}] 1/1 \r\n"
     assert json.loads(done.stdout)["sessions"] == 1  # the bar never reaches stdout
+
+
+@pytest.mark.slow
+def test_sessions_in_worker_processes_give_the_same_bytes(tmp_path: Path, store: Path) -> None:
+    """``--jobs 2`` (forked workers, a real subprocess as a user runs it) == ``--jobs 1``."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINAGENT_")}
+    outs = []
+    for jobs in ("1", "2"):
+        done = subprocess.run(
+            [sys.executable, "-m", "finagent", "backtest", "--from", DAYS[0], "--to", DAYS[-1],
+             "--path", str(store), "--json", "--jobs", jobs],
+            capture_output=True, env=env, cwd=tmp_path, timeout=300, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr.decode()[-800:]
+        outs.append(done.stdout)
+    assert outs[0] == outs[1]
+    result = json.loads(outs[0])
+    assert result["sessions"] == 2 and result["trades"] > 0

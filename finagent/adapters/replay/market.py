@@ -160,13 +160,9 @@ class ReplayMarket:
         if frac > 0 and row.symbol in self._coverage(day):
             session = self._session(day)
             until = min(at, session.open) if session else at
-            starts, bars = self._day_bars(row.symbol, day, self._premarket(day), until)
-            upto = bars[: bisect_right(starts, epoch(until) - 60)]
-            if upto:
-                last = upto[-1].close
-                high = max(b.high for b in upto)
-                low = min(b.low for b in upto)
-                volume = sum(b.volume for b in upto)
+            found = self._store.summary(row.symbol, self._premarket(day), until)
+            if found is not None:
+                last, high, low, volume = found
         typical = int(row.avg_volume * PREMARKET_SHARE * frac) if row.avg_volume else 0
         atr = row.atr if row.atr is not None else prev * 0
         return Snapshot(row.symbol, at, last, prev, high, low, volume, typical, atr)

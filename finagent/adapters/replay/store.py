@@ -9,6 +9,7 @@ were recorded, so a missing minute is told apart from one never fetched, and a d
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -67,6 +68,7 @@ def to_price(value: Decimal) -> int:
     return int(scaled)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a day's bars repeat few prices; Decimal is immutable
 def from_price(value: int) -> Decimal:
     """The canonical Decimal of a stored price: cents from $1 up when whole, else 4 decimals."""
     if value >= _SCALE and value % 100 == 0:
@@ -269,6 +271,22 @@ class ReplayStore:
             )
             for r in rows
         ]
+
+    def summary(
+        self, symbol: str, start: datetime, end: datetime
+    ) -> tuple[Decimal, Decimal, Decimal, int] | None:
+        """(last close, high, low, volume) of the bars ``bars(symbol, start, end)`` would
+        return, computed in SQL (a scan needs no bar decoded); None when there are none."""
+        bounds = (symbol, epoch(start), epoch(end) - 59)
+        row = self.conn.execute(
+            "SELECT MAX(high), MIN(low), SUM(volume), (SELECT close FROM minute_bars"
+            " WHERE symbol = ?1 AND start >= ?2 AND start < ?3 ORDER BY start DESC LIMIT 1)"
+            " FROM minute_bars WHERE symbol = ?1 AND start >= ?2 AND start < ?3",
+            bounds,
+        ).fetchone()
+        if row[3] is None:
+            return None
+        return from_price(row[3]), from_price(row[0]), from_price(row[1]), row[2]
 
     def news(self, start: datetime, end: datetime) -> list[Headline]:
         """Headlines published in ``[start, end)``, by time then id."""

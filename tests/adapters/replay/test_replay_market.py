@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -97,3 +97,38 @@ async def test_caches_stay_bounded(market: ReplayMarket) -> None:
     market._bars.update({(f"S{i}", DAY): ([], []) for i in range(257)})
     await market.minute_bars("GAP", AT, AT)
     assert len(market._bars) == 1
+
+
+async def test_before_the_first_recorded_bar_a_snapshot_is_the_previous_close(
+    market: ReplayMarket,
+) -> None:
+    early = datetime(2025, 1, 7, 12, 30, tzinfo=UTC)  # 07:30 ET; GAP's one bar is at 08:00
+    (gap,) = await market.snapshots(["GAP"], early)
+    assert (gap.last, gap.premarket_high, gap.premarket_low, gap.premarket_volume) == (
+        Decimal("9.00"), Decimal("9.00"), Decimal("9.00"), 0,
+    )  # fmt: skip
+
+
+def test_the_sql_summary_is_the_decoded_bars_aggregate(tmp_path: Path) -> None:
+    """What a snapshot reads in SQL equals what the decoded bars give, to the Decimal."""
+    store = open_store(tmp_path / "s.db", create=True)
+    start = datetime(2025, 1, 7, 9, 0, tzinfo=UTC)
+    prices = ["10.10", "10.3", "9.95", "10.0000", "1.2345", "12", "10.25"]
+    bars = [
+        Bar("S", start + timedelta(minutes=i), Decimal(p), Decimal(p) + 1, Decimal(p) - 1,
+            Decimal(p), 100 + i)
+        for i, p in enumerate(prices)
+    ]  # fmt: skip
+    store.write(bars=bars)
+    for end_minute in range(len(prices) + 1):
+        end = start + timedelta(minutes=end_minute)
+        decoded = store.bars("S", start, end)
+        expected = (
+            (decoded[-1].close, max(b.high for b in decoded), min(b.low for b in decoded),
+             sum(b.volume for b in decoded))
+            if decoded else None
+        )  # fmt: skip
+        found = store.summary("S", start, end)
+        assert found == expected
+        assert found is None or [str(v) for v in found] == [str(v) for v in expected or ()]
+    store.close()
