@@ -46,3 +46,7 @@ bench-queue-peers:
 # one daemon over 20 simulated sessions: RSS after each (minutes; docs/benchmarks.md)
 bench-soak:
     {{bin}}python -m benchmarks soak --sessions 20 --symbols 1000
+
+# a year of sessions through `finagent backtest`, --jobs 1 and 2 (exports the store first: ~2 min, 455 MB)
+bench-backtest store="year.db":
+    {{bin}}python -m benchmarks backtest --store {{store}} --jobs 1 --jobs 2 --runs 3

@@ -16,6 +16,7 @@ remembered.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import statistics
 import subprocess
@@ -89,7 +90,7 @@ def _one_run(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
         "rss_mb": round(peak[0], 1),
         "pss_mb": round(peak[1], 1),
         "json_md5": hashlib.md5(out).hexdigest(),
-        "sessions": out.count(b'"date"'),
+        "sessions": json.loads(out)["sessions"],
     }
 
 
