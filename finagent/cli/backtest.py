@@ -58,14 +58,14 @@ def backtest(
     if not settings.replay.path.exists():
         die(f"no store at {settings.replay.path}: run finagent data download/import/export-sim")
     from finagent.app.backtest import html_report, run_backtest
-    from finagent.domain.errors import MarketDataError, StorageError
+    from finagent.domain.errors import ConfigError, MarketDataError, StorageError
     from finagent.observability import configure_logging
 
     configure_logging(settings.log.format, "ERROR", sys.stderr)
     from finagent.app.backtest import _stderr_progress
 
     progress = _stderr_progress if sys.stderr.isatty() else None
-    with one_line_errors(StorageError, MarketDataError):
+    with one_line_errors(StorageError, MarketDataError, ConfigError):
         result = run_backtest(
             settings, start, end, crash_rate=crash_rate, jobs=jobs, progress=progress
         )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 from cyclopts import App, Parameter
 
 from finagent.cli.common import die, load, nested, one_line_errors
+from finagent.domain.errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -52,7 +53,7 @@ def export_sim(
     days = [_day(d, "--date") for d in date]
     overrides = nested({"sim.symbols": symbols, "sim.seed": seed, "replay.path": path})
     settings = load(config, overrides).settings
-    with one_line_errors(DataError):
+    with one_line_errors(DataError, ConfigError):
         for day in days:
             assert isinstance(day, date_t)
             r = run_export(settings, day, settings.replay.path)
@@ -75,7 +76,7 @@ def import_(
     if not csv.is_dir():
         die(f"--csv {csv}: not a folder")
     settings = load(config, nested({"replay.path": path})).settings
-    with one_line_errors(DataError):
+    with one_line_errors(DataError, ConfigError):
         days, bars = import_csv(settings, csv, settings.replay.path)
     print(
         f"imported {days} day(s) of daily bars and {bars} minute bar(s) -> {settings.replay.path}"
@@ -142,7 +143,7 @@ def download(
     with (
         one_line_errors(MarketDataError, code=EXIT_FAILED),
         one_line_errors(MarketDataUnavailable, code=EXIT_UNAVAILABLE, hint="(re-run to resume)"),
-        one_line_errors(BrokerSetupError, DataError),
+        one_line_errors(BrokerSetupError, DataError, ConfigError),
     ):
         r = run_download(
             settings, start, end, settings.replay.path, symbols=wanted, progress=progress

@@ -115,6 +115,23 @@ def test_a_bad_row_is_one_line_and_nothing_is_written(
     assert conn.execute("SELECT close FROM daily WHERE date = '2025-01-02'").fetchone() == (105000,)
 
 
+def test_a_store_that_is_a_folder_or_not_sqlite_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _folder(tmp_path)
+    code, _, err = _run(["data", "import", "--csv", str(folder), "--path", str(tmp_path)], capsys)
+    assert (code, err) == (
+        2,
+        f"finagent: error: replay store {tmp_path} is a folder, not a store file\n",
+    )
+    foreign = tmp_path / "foreign.db"
+    foreign.write_text("a spreadsheet, say\n" * 64)
+    argv = ["data", "export-sim", "--date", "2025-01-06", "--symbols", "20", "--path", str(foreign)]
+    code, _, err = _run(argv, capsys)
+    assert code == 2 and err.count("\n") == 1 and "not a usable store" in err
+    assert foreign.read_text() == "a spreadsheet, say\n" * 64
+
+
 def test_not_a_folder_or_an_empty_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(["data", "import", "--csv", "nope"], capsys)
     assert code == 2 and "not a folder" in err

@@ -89,6 +89,7 @@ def test_text_table_html_report_and_skipped_days(
         (["--from", "2025-01-02", "--to", "2025-01-02", "--crash-rate", "1"], "--crash-rate"),
         (["--from", "2025-01-02", "--to", "2025-01-02", "--path", "nope.db"], "no store at"),
         (["--from", "2025-01-02", "--to", "2025-01-02", "--jobs", "0"], "--jobs must be"),
+        (["--from", "2025-01-02", "--to", "2025-01-02", "--path", "."], "is a folder"),
         (["--from", "2025-01-02", "--to", "2025-01-02", "--jobs", "65"], "--jobs must be"),
     ],
 )

@@ -280,6 +280,15 @@ def test_bad_input_is_one_line_and_exit_2(
     assert code == 2 and err.startswith(f"finagent: error: {message}") and err.count("\n") == 1
 
 
+def test_a_store_path_that_is_a_folder_is_one_line_and_nothing_is_fetched(
+    fake: FakeAlpacaState, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run(_download(tmp_path, "--symbols", "AAA"), capsys)
+    assert code == 2
+    assert err == f"finagent: error: replay store {tmp_path} is a folder, not a store file\n"
+    assert fake.queries == []
+
+
 def test_missing_keys_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(["data", "download", "--from", "2025-01-06", "--to", "2025-01-06"], capsys)
     assert code == 2

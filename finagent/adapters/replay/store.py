@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from finagent.domain.errors import MarketDataError
+from finagent.domain.errors import ConfigError, MarketDataError
 from finagent.domain.market import Bar, Headline
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ __all__ = [
     "DailyRow",
     "ReplayDataGap",
     "ReplayStore",
+    "ReplayStoreError",
     "from_price",
     "open_store",
     "to_price",
@@ -54,6 +55,10 @@ CREATE TABLE IF NOT EXISTS news (
     source TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS news_at ON news(at);
 """
+
+
+class ReplayStoreError(ConfigError):
+    """The store path cannot be opened as a store (a folder, not SQLite, unreadable)."""
 
 
 class ReplayDataGap(MarketDataError):
@@ -302,15 +307,24 @@ def open_store(path: Path, *, create: bool = False) -> ReplayStore:
     """Open a store file (``create``: make it and its schema when missing)."""
     if not create and not path.exists():
         raise ReplayDataGap(f"replay store {path} does not exist (finagent data download/import)")
-    if create:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    if create:
-        with conn:
-            conn.executescript(_SCHEMA)
-            conn.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('layout_version', ?)", (LAYOUT_VERSION,)
-            )
+    if path.is_dir():
+        raise ReplayStoreError(f"replay store {path} is a folder, not a store file")
+    try:
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path)
+    except (OSError, sqlite3.Error) as exc:
+        raise ReplayStoreError(f"replay store {path}: cannot open it ({exc})") from exc
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        if create:
+            with conn:
+                conn.executescript(_SCHEMA)
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('layout_version', ?)", (LAYOUT_VERSION,)
+                )
+    except sqlite3.Error as exc:
+        conn.close()
+        raise ReplayStoreError(f"replay store {path}: not a usable store ({exc})") from exc
     return ReplayStore(conn, path)

@@ -12,6 +12,7 @@ from finagent.adapters.replay.market import ReplayMarket
 from finagent.adapters.replay.store import (
     DailyRow,
     ReplayDataGap,
+    ReplayStoreError,
     from_price,
     open_store,
     to_price,
@@ -41,6 +42,22 @@ def test_more_than_four_decimals_is_refused() -> None:
 def test_a_missing_store_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ReplayDataGap, match="does not exist"):
         open_store(tmp_path / "none.db")
+
+
+@pytest.mark.parametrize("create", [False, True])
+def test_a_folder_or_a_foreign_file_is_one_line_and_left_alone(
+    tmp_path: Path, create: bool
+) -> None:
+    with pytest.raises(ReplayStoreError, match="is a folder, not a store file"):
+        open_store(tmp_path, create=create)
+    foreign = tmp_path / "notes.db"
+    foreign.write_bytes(b"not a database, " * 256)
+    with pytest.raises(ReplayStoreError, match=r"notes.db: not a usable store \(file is not"):
+        open_store(foreign, create=create)
+    assert foreign.read_bytes() == b"not a database, " * 256
+    blocked = tmp_path / "notes.db" / "store.db"  # its parent is a file: cannot be made
+    with pytest.raises(ReplayStoreError, match="cannot open it"):
+        open_store(blocked, create=True)
 
 
 @pytest.fixture
