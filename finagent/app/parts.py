@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeAlias, final
@@ -148,12 +149,10 @@ def broker_path(db_path: Path, configured: Path | None = None) -> Path:
 
 def sim_session_for(calendar: XcalsExchangeCalendar) -> Callable[[date], Session | None]:
     """The simulated market's sessions from the exchange calendar (holidays, early closes)."""
-    cache: dict[date, Session | None] = {}
 
+    @functools.lru_cache(maxsize=512)  # bounded: a daemon running for years asks every day
     def session_for(day: date) -> Session | None:
-        if day not in cache:
-            found = calendar.sessions(day, day)
-            cache[day] = Session(day, found[0].open, found[0].close) if found else None
-        return cache[day]
+        found = calendar.sessions(day, day)
+        return Session(day, found[0].open, found[0].close) if found else None
 
     return session_for

@@ -29,3 +29,18 @@ def test_each_day_is_looked_up_once_holidays_included() -> None:
     assert session_for(date(2024, 12, 25)) is None  # Christmas: no session
     assert session_for(date(2024, 11, 29)) is early and session_for(date(2024, 12, 25)) is None
     assert calendar.calls == 2
+
+
+def test_the_cache_keeps_at_most_512_days() -> None:
+    """A daemon running for years asks for every day: the oldest days are let go."""
+    from datetime import timedelta
+
+    calendar = _CountingCalendar()
+    session_for = sim_session_for(calendar)
+    first = date(2020, 1, 1)
+    for n in range(600):
+        session_for(first + timedelta(days=n))
+    session_for(first + timedelta(days=599))  # recent: still cached
+    assert calendar.calls == 600
+    session_for(first)  # the oldest was let go: looked up again
+    assert calendar.calls == 601

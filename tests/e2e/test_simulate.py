@@ -69,7 +69,7 @@ async def _expected(calendar):
     return found, ranked, plans
 
 
-def test_session_outcome_matches_independently_computed_expectations(tmp_path, calendar):
+def test_session_outcome_matches_the_domain_functions_called_without_the_daemon(tmp_path, calendar):
     report = _run(tmp_path, calendar)
     found, ranked, plans = trio.run(_expected, calendar)
     assert report["candidate_symbols"] == [c.symbol for c in found]
@@ -207,7 +207,7 @@ def test_config_check_accepts_the_default_calendar(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("ok: ")
 
 
-def test_scan_once_lists_the_independently_computed_candidates(tmp_path, capsys, calendar):
+def test_scan_once_lists_the_candidates_the_domain_functions_find(tmp_path, capsys, calendar):
     path = _config(tmp_path, f"sim:\n  symbols: {SYMBOLS}\n  seed: {SEED}\n")
     at = find_session(calendar, DAY, DAY).open - timedelta(minutes=30)
     trading.scan(once=True, at=at.isoformat(), json=True, config=path)
