@@ -155,9 +155,10 @@ def retry(
     if (job_id is None) == (not dead):
         die("give a job ID or --dead (not both)")
     with one_line_errors(StorageError):
-        done = database.requeue(
-            _db(db, config), job_id, busy_timeout_ms=_busy_ms(config), now=time.time()
-        )
+        path = _db(db, config)
+        # the daemon's clock: on a simulated timeline a job's times are virtual
+        now = database.daemon_now(path, time.time())
+        done = database.requeue(path, job_id, busy_timeout_ms=_busy_ms(config), now=now)
     if job_id is not None and not done:
         die(f"job {job_id} is missing or not dead/running")
     if json:
@@ -180,9 +181,9 @@ def purge(
     except ValueError as exc:
         die(str(exc))
     with one_line_errors(StorageError):
-        deleted = database.purge_done(
-            _db(db, config), seconds, busy_timeout_ms=_busy_ms(config), now=time.time()
-        )
+        path = _db(db, config)
+        now = database.daemon_now(path, time.time())
+        deleted = database.purge_done(path, seconds, busy_timeout_ms=_busy_ms(config), now=now)
     if json:
         _print_json({"purged": deleted})
     else:

@@ -169,3 +169,31 @@ def test_stats_measures_the_oldest_pending_age_on_the_daemons_sim_timeline(
     code, out, _ = run(["stats", "--db", str(path), "--json"], capsys)
     age = json.loads(out)["oldest_pending_age_s"]
     assert code == 0 and 100 <= age < 100 + 60  # not three days: the daemon's clock, not wall
+
+
+def test_on_a_simulated_timeline_a_retried_job_is_due_by_the_daemons_clock(
+    tmp_path: Path, capsys
+) -> None:
+    """The daemon runs 2025-01-06 at 10x: the retried job is due then, not at today's wall time
+    (which the sim clock would reach only after months of virtual time)."""
+    from finagent.adapters.sqlite.schema import connect_writer
+    from finagent.adapters.sqlite.state import SimAnchor, load_anchor
+
+    path = tmp_path / "sim.db"
+    virtual = 1736172000.0  # 2025-01-06 14:00 UTC
+    wall = time.time()
+    store = SqliteJobStore.open(path)
+    store.apply([Enqueue([NewJob("scan", "k", {})])], virtual - 60, POLICY)
+    (job,) = store.apply([Claim(["scan"], 1, "w")], virtual - 50, POLICY)[0]  # type: ignore[misc]
+    store.apply([Fail(job.id, "w", "boom")], virtual - 40, POLICY)
+    store.close()
+    conn = connect_writer(path)
+    load_anchor(conn, SimAnchor(wall, virtual, 10.0))
+    conn.close()
+    code, out, _ = run(["retry", "--dead", "--db", str(path), "--json"], capsys)
+    assert code == 0 and json.loads(out) == {"requeued": [job.id]}
+    reader = connect_reader(path)
+    (run_at,) = reader.execute("SELECT run_at FROM jobs WHERE id = ?", (job.id,)).fetchone()
+    reader.close()
+    elapsed = time.time() - wall
+    assert virtual <= run_at <= virtual + 10 * elapsed + 1
