@@ -14,7 +14,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-N = 2000
+N = 6000  # enough work after "ready" that 7 kills (<= 40 ms each) cannot finish it first
 KILLS_PER_SEED = 7
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,7 +37,7 @@ def _run_with_kills(db: Path, seed: int, kills: int) -> int:
         assert proc.stdout is not None
         if killed < kills:
             ready = proc.stdout.readline()  # enqueue done; the kill lands amid claim/commit work
-            time.sleep(rng.uniform(0.0, 0.06) if ready else 0)
+            time.sleep(rng.uniform(0.0, 0.04) if ready else 0)
             alive = proc.poll() is None
             if alive:
                 proc.send_signal(signal.SIGKILL)

@@ -245,12 +245,15 @@ class RedisTransport:
             started = conn
             self._nursery.start_soon(self._serve, conn)
             self.connects += 1
-            if hello := self._address.handshake():
-                try:
-                    check_replies(await self._send(conn, hello))
-                except RedisReplyError as exc:  # its text never holds the password
-                    self._break(conn, "handshake failed")
-                    raise RedisUnavailableError(f"redis unavailable: {exc}") from None
+            # Up only once the server answers: a hung server (SIGSTOP, swapping) still
+            # accepts connections in the kernel, and "up" on the connect alone made every
+            # reconnect to it log "back" and then "unavailable" again.
+            hello = self._address.handshake() or [("PING",)]
+            try:
+                check_replies(await self._send(conn, hello))
+            except RedisReplyError as exc:  # its text never holds the password
+                self._break(conn, "handshake failed")
+                raise RedisUnavailableError(f"redis unavailable: {exc}") from None
             self._conn = conn
             return conn
         if started is not None:

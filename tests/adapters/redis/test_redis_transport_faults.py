@@ -23,10 +23,12 @@ def listener() -> Iterator[socket.socket]:
 
 
 def _answer_one_ping(listener: socket.socket) -> socket.socket:
-    """A one-shot server: accept, answer one command with +PONG, keep the socket."""
+    """A one-shot server: accept, answer the connect's PING and one command with +PONG, keep
+    the socket."""
     peer, _ = listener.accept()
-    peer.recv(1024)
-    peer.sendall(b"+PONG\r\n")
+    for _ in range(2):
+        peer.recv(1024)
+        peer.sendall(b"+PONG\r\n")
     return peer
 
 
