@@ -240,24 +240,30 @@ class RedisTransport:
 
     async def _connect_now(self) -> _Conn:
         started: _Conn | None = None
-        with trio.move_on_after(self._connect_timeout):
-            conn = _Conn(await self._open_socket())
-            started = conn
-            self._nursery.start_soon(self._serve, conn)
-            self.connects += 1
-            # Up only once the server answers: a hung server (SIGSTOP, swapping) still
-            # accepts connections in the kernel, and "up" on the connect alone made every
-            # reconnect to it log "back" and then "unavailable" again.
-            hello = self._address.handshake() or [("PING",)]
-            try:
-                check_replies(await self._send(conn, hello))
-            except RedisReplyError as exc:  # its text never holds the password
-                self._break(conn, "handshake failed")
-                raise RedisUnavailableError(f"redis unavailable: {exc}") from None
-            self._conn = conn
-            return conn
-        if started is not None:
-            self._break(started, "connect timed out")
+        deadline = trio.move_on_after(self._connect_timeout)
+        try:
+            with deadline:
+                conn = _Conn(await self._open_socket())
+                started = conn
+                self._nursery.start_soon(self._serve, conn)
+                self.connects += 1
+                # Up only once the server answers: a hung server (SIGSTOP, swapping) still
+                # accepts connections in the kernel, and "up" on the connect alone made every
+                # reconnect to it log "back" and then "unavailable" again.
+                hello = self._address.handshake() or [("PING",)]
+                try:
+                    check_replies(await self._send(conn, hello))
+                except RedisReplyError as exc:  # its text never holds the password
+                    self._break(conn, "handshake failed")
+                    raise RedisUnavailableError(f"redis unavailable: {exc}") from None
+                self._conn = conn
+                return conn
+        finally:
+            # A connection left half-open (timed out, or its caller cancelled mid-handshake
+            # by a stop) is closed here: its reader would otherwise keep the nursery, and so
+            # the transport's close, waiting forever on a healthy socket.
+            if started is not None and self._conn is not started:
+                self._break(started, "connect timed out" if deadline.cancelled_caught else "closed")
         raise RedisUnavailableError("redis unavailable: connect timed out")
 
     async def _open_socket(self) -> socket.socket:

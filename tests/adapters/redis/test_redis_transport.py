@@ -268,6 +268,25 @@ async def test_a_server_that_never_answers_the_handshake_times_out() -> None:
         nursery.cancel_scope.cancel()
 
 
+async def test_a_stop_during_the_connect_handshake_closes_the_half_open_connection() -> None:
+    """The caller is cancelled (a daemon stopping) while the connect's PING waits for a silent
+    server: the transport still closes, instead of its reader waiting on the socket forever."""
+    async with trio.open_nursery() as nursery:
+        port = await _fake_server(nursery, b"")  # accepts, reads, never answers
+        with trio.fail_after(5):  # a safety net: the close must not wait on the socket
+            url = f"redis://127.0.0.1:{port}/0"
+            async with (
+                open_redis_transport(url, timeout_s=None) as r,
+                trio.open_nursery() as caller,
+            ):
+                caller.start_soon(r.execute, "PING")
+                await trio.testing.wait_all_tasks_blocked()  # the PING sent, unanswered
+                assert r.connects == 1
+                caller.cancel_scope.cancel()
+            assert r.up  # a stop, not an outage: nothing was reported down
+        nursery.cancel_scope.cancel()
+
+
 @pytest.mark.parametrize("reply", [b"?garbage\r\n", b"+OK\r\n+EXTRA\r\n"])
 async def test_a_malformed_or_unsolicited_reply_breaks_the_connection(reply: bytes) -> None:
     """The connect's PING meets the reply: garbage, or its answer plus one nobody asked for."""
