@@ -19,7 +19,10 @@ Reconnects back off: the first try after a break is immediate, but once a connec
 fail fast (no socket) until the next try is due, 0.1 s later, doubling up to 2 s. So a Redis
 that is away for minutes costs one connect attempt every 2 s, however many tasks call. The
 transport reports each change between reachable and unreachable to its ``listen`` callbacks
-(the daemon logs one line, flips ``/readyz`` and checks the data epoch on the way back).
+(the daemon logs one line, flips ``/readyz`` and checks the data epoch on the way back). A
+connect counts as reachable only once the server answers its handshake (AUTH/SELECT, else a
+PING): a hung server still accepts connections in the kernel. A connect abandoned mid-way
+(timed out, or its caller cancelled) closes its socket, so the transport's close never waits.
 
 ``blocking=True`` runs each call as a plain blocking round trip on the Trio thread (after a
 checkpoint). It blocks the loop: only for simulations under ``MockClock``, where waiting for a
