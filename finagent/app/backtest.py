@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import signal
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import repeat
@@ -33,7 +36,7 @@ from finagent.domain.backtest import (
 from finagent.domain.money import ZERO, dec, money
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from datetime import date
 
     from finagent.domain.schedule import Session
@@ -120,14 +123,16 @@ def run_backtest(
     # sessions (~0.1 s each; docs/benchmarks.md, "Backtest").
     gc.freeze()
     try:
-        if jobs > 1 and len(todo) > 1:
-            reports = _in_workers(settings, todo, crash_rate, jobs, tell)
-        else:
-            reports = {}
-            for session in todo:
-                tell.starting(session.date.isoformat())
-                reports[session.date] = _replay(settings, session, crash_rate)
-                tell.done()
+        with _ctrl_c_between_sessions() as interrupted:
+            if jobs > 1 and len(todo) > 1:
+                reports = _in_workers(settings, todo, crash_rate, jobs, tell, interrupted)
+            else:
+                reports = {}
+                for session in todo:
+                    tell.starting(session.date.isoformat())
+                    reports[session.date] = _replay(settings, session, crash_rate)
+                    tell.done()
+                    interrupted()
     finally:
         gc.unfreeze()
     tell.finished()
@@ -173,8 +178,35 @@ class _Progress:
         self.starting("")
 
 
+@contextmanager
+def _ctrl_c_between_sessions() -> Iterator[Callable[[], None]]:
+    """Ctrl-C stops the run between two sessions: the one running ends, then the check raises
+    ``KeyboardInterrupt`` (outside Trio, so no actor is torn down half-way and logs a crash).
+    """
+    if threading.current_thread() is not threading.main_thread():  # no signals off main
+        yield lambda: None
+        return
+    pressed: list[int] = []
+    # Trio leaves a SIGINT handler that is not Python's default alone.
+    previous = signal.signal(signal.SIGINT, lambda signum, _: pressed.append(signum))
+
+    def check() -> None:
+        if pressed:
+            raise KeyboardInterrupt
+
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _in_workers(
-    settings: Settings, todo: Sequence[Session], crash_rate: float, jobs: int, tell: _Progress
+    settings: Settings,
+    todo: Sequence[Session],
+    crash_rate: float,
+    jobs: int,
+    tell: _Progress,
+    interrupted: Callable[[], None],
 ) -> dict[date, dict[str, Any]]:
     """Each session in a worker process.
 
@@ -185,14 +217,26 @@ def _in_workers(
     reports: dict[date, dict[str, Any]] = {}
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=context) as pool:
+    pool = ProcessPoolExecutor(
+        min(jobs, len(todo)), mp_context=context, initializer=_leave_ctrl_c_to_the_parent
+    )
+    try:
         tell.starting(todo[0].date.isoformat())
         for session, report in zip(
             todo, pool.map(_replay, repeat(settings), todo, repeat(crash_rate)), strict=True
         ):
             reports[session.date] = report
             tell.done(session.date.isoformat())
+            interrupted()
+    finally:
+        # Ctrl-C (or an error): the sessions running end, the queued ones never start.
+        pool.shutdown(wait=True, cancel_futures=True)
     return reports
+
+
+def _leave_ctrl_c_to_the_parent() -> None:
+    """A worker ignores SIGINT: the parent stops the pool (a terminal sends it to all)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _replay(settings: Settings, session: Session, crash_rate: float) -> dict[str, Any]:

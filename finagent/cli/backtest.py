@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from cyclopts import Parameter
 
-from finagent.cli.common import die, load, nested, one_line_errors
+from finagent.cli.common import EXIT_FORCED, die, load, nested, one_line_errors
 
 if TYPE_CHECKING:
     from finagent.app.backtest import BacktestResult
@@ -65,10 +65,15 @@ def backtest(
     from finagent.app.backtest import _stderr_progress
 
     progress = _stderr_progress if sys.stderr.isatty() else None
-    with one_line_errors(StorageError, MarketDataError, ConfigError):
-        result = run_backtest(
-            settings, start, end, crash_rate=crash_rate, jobs=jobs, progress=progress
-        )
+    try:
+        with one_line_errors(StorageError, MarketDataError, ConfigError):
+            result = run_backtest(
+                settings, start, end, crash_rate=crash_rate, jobs=jobs, progress=progress
+            )
+    except* KeyboardInterrupt:  # Trio may wrap it in a group
+        if progress is not None:
+            print(file=sys.stderr)
+        die("backtest interrupted: no report written", EXIT_FORCED)
     if progress is not None:
         print(file=sys.stderr)
     if html is not None:

@@ -30,7 +30,7 @@ EXIT_FAILED = 1  # a check failed (doctor), or the daemon stopped on an error it
 EXIT_USAGE = 2  # the operator's input cannot work: a flag, a setting, a path, a port
 EXIT_UNAVAILABLE = 3  # a service the daemon needs (Redis) did not answer at start: retry later
 EXIT_STOPPED = 4  # a fault stopped the daemon after it stopped safely at the broker: needs you
-EXIT_FORCED = 130  # a second SIGINT/SIGTERM forced the exit
+EXIT_FORCED = 130  # 128 + SIGINT: a second SIGINT/SIGTERM forced the exit; a backtest interrupted
 EXIT_PIPE = 141  # stdout was closed (`| head`): 128 + SIGPIPE, as other Unix tools report it
 
 

@@ -114,3 +114,51 @@ def test_workers_give_the_sequential_result_and_tell_progress_as_days_finish(
                        (4, 4, "")]  # fmt: skip
     assert seen[1] == [(1, 4, "2025-01-06"), (2, 4, "2025-01-06"), (3, 4, "2025-01-08"),
                        (4, 4, "2025-01-10"), (4, 4, "")]  # fmt: skip
+
+
+def interrupting_replay(settings: Any, session: Session, crash_rate: float) -> dict[str, Any]:
+    """Ctrl-C lands on the backtest's process during the second session (in a worker: on its
+    parent, as a terminal's would reach the parent too); every session leaves a mark."""
+    import os
+    import signal
+
+    marks = Path(os.environ["BT_MARKS"])
+    (marks / session.date.isoformat()).touch()
+    if session.date == date(2025, 1, 7):
+        target = os.getpid() if os.getpid() == int(os.environ["BT_PARENT"]) else os.getppid()
+        os.kill(target, signal.SIGINT)
+    elif session.date > date(2025, 1, 7):
+        import time
+
+        time.sleep(0.3)  # a session's work takes time: the queued ones are still queued
+    return canned_replay(settings, session, crash_rate)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_ctrl_c_ends_the_running_sessions_and_starts_no_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int
+) -> None:
+    import os
+    import signal
+
+    path = tmp_path / "m.db"
+    store = open_store(path, create=True)
+    px = Decimal(10)
+    days = [date(2025, 1, d) for d in (6, 7, 8, 10, 13, 14, 15, 16, 17, 21, 22, 23)]
+    store.write(daily=[DailyRow(d, "A", px, px, px, px, 0, px, px, 1.0) for d in days])
+    store.close()
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.setenv("BT_MARKS", str(marks))
+    monkeypatch.setenv("BT_PARENT", str(os.getpid()))
+    monkeypatch.setattr(bt, "_replay", interrupting_replay)
+    settings = load_settings(cli_overrides={"replay": {"path": str(path)}}).settings
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        bt.run_backtest(settings, days[0], days[-1], jobs=jobs)
+    ran = sorted(p.name for p in marks.iterdir())
+    if jobs == 1:  # the session running ends; the next never starts
+        assert ran == ["2025-01-06", "2025-01-07"]
+    else:  # those the pool handed out already end (2 running, 3 in its call queue); no other
+        assert ran[:2] == ["2025-01-06", "2025-01-07"] and len(ran) <= 7
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is put back

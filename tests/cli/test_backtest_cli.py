@@ -166,3 +166,19 @@ def test_sessions_in_worker_processes_give_the_same_bytes(tmp_path: Path, store:
     assert outs[0] == outs[1]
     result = json.loads(outs[0])
     assert result["sessions"] == 2 and result["trades"] > 0
+
+
+def test_ctrl_c_is_one_line_and_exit_130(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import finagent.app.backtest as bt
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bt, "run_backtest", interrupted)
+    (tmp_path / "m.db").touch()
+    argv = ["backtest", "--from", DAYS[0], "--to", DAYS[0], "--path", "m.db", "--json"]
+    code, out, err = _run(argv, capsys)
+    assert (code, out) == (130, "")
+    assert err == "finagent: error: backtest interrupted: no report written\n"
