@@ -162,3 +162,41 @@ def test_ctrl_c_ends_the_running_sessions_and_starts_no_other(
     else:  # those the pool handed out already end (2 running, 3 in its call queue); no other
         assert ran[:2] == ["2025-01-06", "2025-01-07"] and len(ran) <= 7
     assert signal.getsignal(signal.SIGINT) is before  # the handler is put back
+
+
+def test_off_the_main_thread_a_backtest_runs_without_a_ctrl_c_handler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Signals are the main thread's: a backtest started from another thread (a library
+    caller) runs without installing one, and gives the same result."""
+    import threading
+
+    path = tmp_path / "m.db"
+    store = open_store(path, create=True)
+    px = Decimal(10)
+    store.write(daily=[DailyRow(date(2025, 1, 6), "A", px, px, px, px, 0, px, px, 1.0)])
+    store.close()
+    settings = load_settings(cli_overrides={"replay": {"path": str(path)}}).settings
+    monkeypatch.setattr(bt, "_replay", canned_replay)
+    results: list[dict[str, Any]] = []
+    worker = threading.Thread(
+        target=lambda: results.append(
+            bt.run_backtest(settings, date(2025, 1, 6), date(2025, 1, 6)).as_json()
+        )
+    )
+    worker.start()
+    worker.join(timeout=60)
+    assert [d["date"] for d in results[0]["days"]] == ["2025-01-06"]
+    assert results[0] == bt.run_backtest(settings, date(2025, 1, 6), date(2025, 1, 6)).as_json()
+
+
+def test_a_worker_leaves_ctrl_c_to_the_parent() -> None:
+    """What a worker process runs first (here in this process, then put back)."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        bt._leave_ctrl_c_to_the_parent()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)

@@ -168,17 +168,24 @@ def test_sessions_in_worker_processes_give_the_same_bytes(tmp_path: Path, store:
     assert result["sessions"] == 2 and result["trades"] > 0
 
 
+@pytest.mark.parametrize("terminal", [False, True])
 def test_ctrl_c_is_one_line_and_exit_130(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    terminal: bool,
 ) -> None:
+    """On a terminal the progress bar's line is ended first, so the error has its own line."""
     import finagent.app.backtest as bt
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(bt, "run_backtest", interrupted)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
     (tmp_path / "m.db").touch()
     argv = ["backtest", "--from", DAYS[0], "--to", DAYS[0], "--path", "m.db", "--json"]
     code, out, err = _run(argv, capsys)
     assert (code, out) == (130, "")
-    assert err == "finagent: error: backtest interrupted: no report written\n"
+    line = "finagent: error: backtest interrupted: no report written\n"
+    assert err == ("\n" + line if terminal else line)
