@@ -321,7 +321,7 @@ def import_csv(settings: Settings, folder: Path, path: Path) -> tuple[int, int]:
     store = open_store(path, create=True)
     try:
         by_symbol: dict[str, list[DailyRow]] = {}
-        for row in store.history_all():
+        for row in store.history():
             by_symbol.setdefault(row.symbol, []).append(row)
         for b in daily_bars:
             rows = by_symbol.setdefault(b.symbol, [])

@@ -202,44 +202,20 @@ class ReplayStore:
             for r in rows
         }
 
-    def history_all(self) -> list[DailyRow]:
-        """Every daily row's bar (no derived fields), by symbol then date."""
-        rows = self.conn.execute(
-            "SELECT date, symbol, open, high, low, close, volume FROM daily ORDER BY symbol, date"
-        )
+    def history(self, symbols: Sequence[str] | None = None) -> list[DailyRow]:
+        """The daily bars (no derived fields) of ``symbols`` (None: every symbol), by symbol
+        then date."""
+        sql = "SELECT date, symbol, open, high, low, close, volume FROM daily"
+        params: tuple[str, ...] = ()
+        if symbols is not None:
+            sql += f" WHERE symbol IN ({','.join('?' * len(symbols))})"
+            params = tuple(symbols)
+        rows = self.conn.execute(f"{sql} ORDER BY symbol, date", params)
         return [
-            DailyRow(
-                date.fromisoformat(r[0]),
-                r[1],
-                from_price(r[2]),
-                from_price(r[3]),
-                from_price(r[4]),
-                from_price(r[5]),
-                r[6],
-            )
+            DailyRow(date.fromisoformat(r[0]), r[1], from_price(r[2]), from_price(r[3]),
+                     from_price(r[4]), from_price(r[5]), r[6])
             for r in rows
-        ]
-
-    def history(self, symbols: Sequence[str]) -> list[DailyRow]:
-        """The daily bars (no derived fields) of ``symbols``, by symbol then date."""
-        marks = ",".join("?" * len(symbols))
-        rows = self.conn.execute(
-            "SELECT date, symbol, open, high, low, close, volume FROM daily"
-            f" WHERE symbol IN ({marks}) ORDER BY symbol, date",
-            tuple(symbols),
-        )
-        return [
-            DailyRow(
-                date.fromisoformat(r[0]),
-                r[1],
-                from_price(r[2]),
-                from_price(r[3]),
-                from_price(r[4]),
-                from_price(r[5]),
-                r[6],
-            )
-            for r in rows
-        ]
+        ]  # fmt: skip
 
     def covered_days(self, kind: str, symbols: Sequence[str]) -> set[tuple[date, str]]:
         """Every (session, symbol) of ``symbols`` whose ``kind`` data was recorded."""
