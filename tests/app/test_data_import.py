@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -14,7 +13,10 @@ from finagent.adapters.replay.market import ReplayMarket
 from finagent.adapters.replay.store import open_store
 from finagent.app.exchange import exchange_calendar
 from finagent.app.parts import sim_session_for
-from finagent.cli import app
+from tests.cli_helpers import clean_env
+from tests.cli_helpers import run_cli as _run
+
+__all__ = ["clean_env"]  # an autouse fixture: each test in tmp_path, no FINAGENT_*
 
 HEADER = "symbol,timestamp,open,high,low,close,volume\n"
 DAILY = HEADER + "".join(
@@ -26,20 +28,6 @@ MINUTE = HEADER + (
     "ABC,2025-01-07T13:01:00Z,12.40,12.60,12.30,12.55,3000\n"
     "ABC,2025-01-07T14:30:00Z,12.60,12.70,12.50,12.65,9000\n"
 )
-
-
-def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        app(args)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in [n for n in os.environ if n.startswith("FINAGENT_")]:
-        monkeypatch.delenv(name)
 
 
 def _folder(tmp_path: Path, daily: str = DAILY, minute: str = MINUTE) -> Path:

@@ -13,24 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from finagent.cli import app
+from tests.cli_helpers import clean_env
+from tests.cli_helpers import run_cli as _run
+
+__all__ = ["clean_env"]  # an autouse fixture: each test in tmp_path, no FINAGENT_*
 
 DAYS = ["2025-01-06", "2025-01-07"]
 SIM = ["--symbols", "300", "--seed", "7"]
-
-
-def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        app(args)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in [n for n in os.environ if n.startswith("FINAGENT_")]:
-        monkeypatch.delenv(name)
 
 
 @pytest.fixture

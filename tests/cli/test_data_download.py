@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -23,11 +22,14 @@ import pytest
 
 from finagent.adapters.replay.store import open_store
 from finagent.app.exchange import exchange_calendar
-from finagent.cli import app
 from finagent.cli.data import progress_line
+from tests.cli_helpers import clean_env
+from tests.cli_helpers import run_cli as _run
 from tests.fakes.alpaca import FakeAlpacaState, running_fake_alpaca
 from tests.fakes.alpaca.harness import FAST
 from tests.fakes.alpaca.market import bar, utc
+
+__all__ = ["clean_env"]  # an autouse fixture: each test in tmp_path, no FINAGENT_*
 
 NY = ZoneInfo("America/New_York")
 DAYS = [date(2025, 1, 6), date(2025, 1, 7), date(2025, 1, 8)]
@@ -78,13 +80,6 @@ def _state(page_size: int = 50) -> FakeAlpacaState:
     return state
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in [n for n in os.environ if n.startswith("FINAGENT_")]:
-        monkeypatch.delenv(name)
-
-
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAlpacaState]:
     state = _state()
@@ -94,13 +89,6 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAlpacaState]:
                            "RATE_PER_MIN": "100000"}.items():  # fmt: skip
             monkeypatch.setenv(f"FINAGENT_ALPACA__{key}", value)
         yield state
-
-
-def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        app(args)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 def _download(path: Path, *extra: str) -> list[str]:

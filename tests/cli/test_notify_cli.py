@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from finagent.cli import app
+from tests.cli_helpers import run_cli as _run
 from tests.notify_receiver import open_receiver
 
 CANARY = "CANARYtok3n0f1notify"
-
-
-def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        app(args)
-    out, err = capsys.readouterr()
-    code = info.value.code
-    return (0 if code is None else int(code)), out, err
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, name: str, url: str) -> None:

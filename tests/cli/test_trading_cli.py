@@ -16,29 +16,17 @@ import pytest
 from finagent.adapters.sqlite.dbfile import hold_database
 from finagent.adapters.sqlite.state import SqliteTradingStore, read_control
 from finagent.app import control
-from finagent.cli import app
 from finagent.domain.jobs import QueuePolicy
 from finagent.ports.trading import Applied, Control, PutApplied, PutReport
+from tests.cli_helpers import clean_env
+from tests.cli_helpers import run_cli as _run
 
-
-def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        app(args)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
+__all__ = ["clean_env"]  # an autouse fixture: each test in tmp_path, no FINAGENT_*
 
 
 def _one_line(err: str, needle: str) -> None:
     (line,) = err.splitlines()
     assert line.startswith("finagent: error: ") and needle in line, err
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No settings file or FINAGENT_* variable from the developer's shell."""
-    monkeypatch.chdir(tmp_path)
-    for name in [n for n in os.environ if n.startswith("FINAGENT_")]:
-        monkeypatch.delenv(name)
 
 
 @pytest.mark.parametrize(
