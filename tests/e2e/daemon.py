@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import time
@@ -64,3 +65,46 @@ def wait_for_log(
         if needle in record.get("message", ""):
             return record
     raise AssertionError(f"no log line with {needle!r}; got:\n{''.join(seen[-20:])}")
+
+
+class LoggedProc:
+    """One ``finagent`` process (``argv`` after ``python -m finagent``), its JSON log going
+    to ``<tmp>/<name>.jsonl``, which the test follows."""
+
+    def __init__(self, tmp: Path, name: str, argv: list[str], env: dict[str, str]) -> None:
+        self.name = name
+        self.log = tmp / f"{name}.jsonl"
+        self._out = self.log.open("w")
+        self.proc = subprocess.Popen(
+            [*FINAGENT, *argv], cwd=tmp, env=env, stdout=self._out, stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every complete JSON log line so far."""
+        lines = [x for x in self.log.read_text().splitlines(keepends=True) if x.endswith("\n")]
+        return [json.loads(x) for x in lines if x.startswith("{")]
+
+    def messages(self) -> list[str]:
+        """The log messages so far."""
+        return [r.get("message", "") for r in self.records()]
+
+    def lines(self, needle: str) -> list[dict[str, Any]]:
+        """The records whose message contains ``needle``."""
+        return [r for r in self.records() if needle in r.get("message", "")]
+
+    def alive(self) -> None:
+        """Fail with the log's tail if the process exited."""
+        assert self.proc.poll() is None, f"{self.name} exited:\n{self.log.read_text()[-3000:]}"
+
+    def stop(self, timeout: float) -> int:
+        """SIGTERM (graceful), then reap; kill if it is not gone within ``timeout`` s."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait(timeout=timeout)
+        self._out.close()
+        return code

@@ -12,10 +12,6 @@ same date, seed and universe on SQLite in one process.
 
 from __future__ import annotations
 
-import json
-import signal
-import subprocess
-import sys
 import time
 from datetime import date, datetime
 from pathlib import Path
@@ -29,6 +25,7 @@ from finagent.adapters.exchange_calendar import XcalsExchangeCalendar
 from finagent.app.database import read_report
 from finagent.app.simulate import find_session, run_simulation
 from finagent.settings import load_settings
+from tests.e2e.daemon import LoggedProc as Proc
 from tests.e2e.daemon import env_for
 from tests.redis_server import RedisServer, redis_server
 
@@ -43,46 +40,12 @@ START = datetime(2026, 11, 25, 8, 55, tzinfo=ZoneInfo("America/New_York"))
 ENTRIES = {"premarket_scan", "time_stop", "flatten", "daily_report"}
 
 # A daemon that runs only the scanner and the reporter; the workers run the other stages.
-LIMITED_DAEMON = [sys.executable, "-m", "finagent", "up", "--services", "scanner,reporter"]
+LIMITED_DAEMON = ["up", "--services", "scanner,reporter"]
 
 
 def _worker(services: str) -> list[str]:
     """``finagent worker --services SERVICES``."""
-    return [sys.executable, "-m", "finagent", "worker", "--services", services]
-
-
-class Proc:
-    """One process, its JSON log going to a file we follow."""
-
-    def __init__(self, tmp_path: Path, name: str, argv: list[str], env: dict[str, str]) -> None:
-        self.name = name
-        self.log = tmp_path / f"{name}.jsonl"
-        self._out = self.log.open("w")
-        self.proc = subprocess.Popen(
-            argv, cwd=tmp_path, env=env, stdout=self._out, stderr=subprocess.STDOUT, text=True
-        )
-
-    def records(self) -> list[dict[str, Any]]:
-        """Every complete JSON log line so far."""
-        text = self.log.read_text()
-        lines = [line for line in text.splitlines(keepends=True) if line.endswith("\n")]
-        return [json.loads(line) for line in lines if line.startswith("{")]
-
-    def messages(self) -> list[str]:
-        """The log messages so far."""
-        return [r.get("message", "") for r in self.records()]
-
-    def stop(self) -> int:
-        """SIGTERM (graceful), then reap; kill if it hangs."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait(timeout=15)
-        self._out.close()
-        return code
+    return ["worker", "--services", services]
 
 
 def _wait_for(procs: list[Proc], needle: str, timeout: float) -> dict[str, Any]:
@@ -144,7 +107,7 @@ def test_two_daemons_two_workers_on_redis_match_the_single_process_day(
         # before the stop: a stopping leader hands the lock over, the other may then take it
         messages = {p.name: p.messages() for p in procs}
     finally:
-        codes = {p.name: p.stop() for p in procs}
+        codes = {p.name: p.stop(timeout=15) for p in procs}
     assert codes == dict.fromkeys(codes, 0)
 
     leaders = [n for n in ("up-a", "up-b") if "scheduler: leader" in " ".join(messages[n])]

@@ -12,12 +12,8 @@ finagent's data and the daily report calls itself incomplete instead of reportin
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,7 +23,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.e2e.daemon import env_for
+from tests.e2e.daemon import LoggedProc, env_for
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow
@@ -36,30 +32,8 @@ DAY = "2026-11-25"
 LOCK = "{finagent}:leader:scheduler"
 
 
-class Proc:
-    """One finagent process, its JSON log going to a file we follow."""
-
-    def __init__(self, tmp: Path, name: str, args: list[str], env: dict[str, str]) -> None:
-        self.name = name
-        self.log = tmp / f"{name}.jsonl"
-        self._out = self.log.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "finagent", *args],
-            cwd=tmp, env=env, stdout=self._out, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-
-    def records(self) -> list[dict[str, Any]]:
-        """Every complete JSON log line so far."""
-        lines = [x for x in self.log.read_text().splitlines(keepends=True) if x.endswith("\n")]
-        return [json.loads(x) for x in lines if x.startswith("{")]
-
-    def lines(self, needle: str) -> list[dict[str, Any]]:
-        """The records whose message contains ``needle``."""
-        return [r for r in self.records() if needle in r.get("message", "")]
-
-    def alive(self) -> None:
-        """Fail with the log's tail if the process exited."""
-        assert self.proc.poll() is None, f"{self.name} exited:\n{self.log.read_text()[-3000:]}"
+class Proc(LoggedProc):
+    """A ``LoggedProc`` that can also ask its ``/readyz``."""
 
     def readyz(self) -> tuple[int, str]:
         """GET /readyz on the port the process logged."""
@@ -70,18 +44,6 @@ class Proc:
                 return answer.status, answer.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
-
-    def stop(self) -> int:
-        """SIGTERM (graceful), then reap; kill if it hangs."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait(timeout=20)
-        self._out.close()
-        return code
 
 
 def _until(procs: list[Proc], ok: Any, what: str, timeout: float = 60.0) -> Any:
@@ -157,7 +119,7 @@ def test_redis_killed_and_restarted_under_a_daemon_and_a_worker(
         else:
             assert report["level"] == "INFO" and " 0 order(s)" not in report["message"]
     finally:
-        codes = {p.name: p.stop() for p in procs}
+        codes = {p.name: p.stop(timeout=20) for p in procs}
         server.stop()
     assert codes == {"up": 0, "worker": 0}
 
