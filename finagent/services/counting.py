@@ -14,23 +14,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, final
 
-if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Sequence
+from finagent.services.forwarding import ForwardingQueue
 
-    from finagent.domain.jobs import Job, NewJob, QueueStats
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from finagent.domain.jobs import Job, NewJob
     from finagent.ports.queue import DispatchQueue
 
 __all__ = ["CountingQueue"]
 
 
 @final
-class CountingQueue:
+class CountingQueue(ForwardingQueue):
     """A DispatchQueue that calls ``count(job_type)`` once for every new job stored."""
 
     def __init__(
         self, inner: DispatchQueue, count: Callable[[str], None], now: Callable[[], float]
     ) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._count = count
         self._now = now
         self._highest = 0
@@ -47,27 +49,7 @@ class CountingQueue:
         began = self._now()
         return self._seen(began, await self._inner.enqueue(jobs, parent_id=parent_id))
 
-    async def claim(self, types: Collection[str], limit: int, owner: str) -> list[Job]:
-        """Lease due jobs."""
-        return await self._inner.claim(types, limit, owner)
-
     async def complete(self, job_id: int, owner: str, outputs: Sequence[NewJob] = ()) -> list[Job]:
         """Mark done; the outputs are enqueued (and counted) with it."""
         began = self._now()
         return self._seen(began, await self._inner.complete(job_id, owner, outputs))
-
-    async def fail(self, job_id: int, owner: str, error: str, *, retryable: bool = True) -> Job:
-        """Retry with back-off, or dead."""
-        return await self._inner.fail(job_id, owner, error, retryable=retryable)
-
-    async def extend(self, job_id: int, owner: str) -> bool:
-        """Renew a lease."""
-        return await self._inner.extend(job_id, owner)
-
-    async def next_due(self, types: Collection[str]) -> float | None:
-        """Earliest run_at among pending jobs of ``types``."""
-        return await self._inner.next_due(types)
-
-    async def stats(self) -> QueueStats:
-        """Counts by type and status."""
-        return await self._inner.stats()

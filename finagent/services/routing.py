@@ -21,13 +21,14 @@ from trio_util import periodic
 
 from finagent.domain.job_types import JobType, decode_payload
 from finagent.domain.jobs import LeaseLostError, QueueUnavailableError
+from finagent.services.forwarding import ForwardingQueue
 from finagent.services.persistence import CommitNote
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 
     from actors import ActorContext
-    from finagent.domain.jobs import Job, NewJob, QueueStats
+    from finagent.domain.jobs import Job, NewJob
     from finagent.observability import Metrics
     from finagent.ports.queue import DispatchQueue
     from finagent.services.dispatcher import Dispatcher
@@ -59,7 +60,7 @@ ROUTES: Final[Mapping[JobType, str]] = {
 
 
 @final
-class NotifyingQueue:
+class NotifyingQueue(ForwardingQueue):
     """A queue that tells listeners what this process changed (the writer's commit notes).
 
     The SQLite writer notes every commit; a shared Redis queue has no writer in this process,
@@ -69,7 +70,7 @@ class NotifyingQueue:
     """
 
     def __init__(self, inner: DispatchQueue) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._listeners: list[Callable[[CommitNote], None]] = []
 
     def listen(self, listener: Callable[[CommitNote], None]) -> None:
@@ -86,10 +87,6 @@ class NotifyingQueue:
         out = await self._inner.enqueue(jobs, parent_id=parent_id)
         self._note(bool(out))
         return out
-
-    async def claim(self, types: Collection[str], limit: int, owner: str) -> list[Job]:
-        """Lease due jobs."""
-        return await self._inner.claim(types, limit, owner)
 
     async def complete(self, job_id: int, owner: str, outputs: Sequence[NewJob] = ()) -> list[Job]:
         """Mark done with outputs."""
@@ -111,18 +108,6 @@ class NotifyingQueue:
         self._note(True, frozenset({job_id}))
         return job
 
-    async def extend(self, job_id: int, owner: str) -> bool:
-        """Renew a lease."""
-        return await self._inner.extend(job_id, owner)
-
-    async def next_due(self, types: Collection[str]) -> float | None:
-        """Earliest run_at among pending jobs of ``types``."""
-        return await self._inner.next_due(types)
-
-    async def stats(self) -> QueueStats:
-        """Counts by type and status."""
-        return await self._inner.stats()
-
 
 def check_payload(job: Job) -> None:
     """The dispatcher's validation hook: the payload must decode as the job's type."""
@@ -130,43 +115,19 @@ def check_payload(job: Job) -> None:
 
 
 @final
-class _TrioTimeQueue:
+class _TrioTimeQueue(ForwardingQueue):
     """The job queue as the dispatcher sees it: ``next_due`` in Trio time."""
 
     def __init__(self, queue: DispatchQueue, deadline: Callable[[datetime], float]) -> None:
-        self._queue = queue
+        super().__init__(queue)
         self._deadline = deadline
-
-    async def enqueue(self, jobs: Sequence[NewJob], *, parent_id: int | None = None) -> list[Job]:
-        """Store new jobs."""
-        return await self._queue.enqueue(jobs, parent_id=parent_id)
-
-    async def claim(self, types: Collection[str], limit: int, owner: str) -> list[Job]:
-        """Lease due jobs."""
-        return await self._queue.claim(types, limit, owner)
-
-    async def complete(self, job_id: int, owner: str, outputs: Sequence[NewJob] = ()) -> list[Job]:
-        """Mark done with outputs."""
-        return await self._queue.complete(job_id, owner, outputs)
-
-    async def fail(self, job_id: int, owner: str, error: str, *, retryable: bool = True) -> Job:
-        """Retry with back-off, or dead."""
-        return await self._queue.fail(job_id, owner, error, retryable=retryable)
-
-    async def extend(self, job_id: int, owner: str) -> bool:
-        """Renew a lease."""
-        return await self._queue.extend(job_id, owner)
 
     async def next_due(self, types: Collection[str]) -> float | None:
         """The Trio time at which the next delayed job of ``types`` falls due."""
-        due = await self._queue.next_due(types)
+        due = await self._inner.next_due(types)
         if due is None:
             return None
         return self._deadline(datetime.fromtimestamp(due, UTC)) + _EPSILON_S
-
-    async def stats(self) -> QueueStats:
-        """Counts by type and status."""
-        return await self._queue.stats()
 
 
 def trio_time_queue(queue: DispatchQueue, deadline: Callable[[datetime], float]) -> _TrioTimeQueue:
