@@ -128,13 +128,9 @@ def validate(settings: Settings, at_overrides: Sequence[str] = ()) -> None:
 
 
 def _supervisor_spec(
-    settings: Settings,
-    observer: Observer,
-    parts: Parts,
-    *,
-    scheduler: bool = True,
-    beat_s: float = 1.0,
+    settings: Settings, observer: Observer, parts: Parts, options: DaemonOptions
 ) -> SupervisorSpec:
+    scheduler, beat_s = options.scheduler, options.beat_s
     sup = settings.supervision
     backoff = Backoff(base=sup.backoff_base_s, max=sup.backoff_max_s)
     services = SupervisorSpec(
@@ -255,9 +251,7 @@ async def run_daemon(
         nursery.start_soon(run_live_checks, readiness, parts.live, options.beat_s)
         observer.listen(parts.dispatcher.on_event)  # a crashed stage fails the job it held
         nursery.start_soon(_stop_on_fault, parts, stop)
-        spec = _supervisor_spec(
-            settings, observer, parts, scheduler=not worker, beat_s=options.beat_s
-        )
+        spec = _supervisor_spec(settings, observer, parts, options)
         async with open_supervisor(spec, observer, parts.rng) as tree:
             log.info("supervision tree '%s' running", tree.name)
             if options.probe is not None:
